@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite: host checks (rustfmt, clippy, cargo test) and the QEMU suite.
+# Ends with one line: "N passed, N failed, N skipped". Exits non-zero on any failure.
+set -uo pipefail
+. "$(dirname "$0")/../tools/guest/env.sh"
+cd "$OMSS_ROOT"
+LOG=$OMSS_ROOT/build/check
+mkdir -p "$LOG"
+passed=0 failed=0 skipped=0
+
+step() { # step NAME CMD...: one host check, counted as one case
+	if "${@:2}" >"$LOG/$1.log" 2>&1; then
+		passed=$((passed + 1)); echo "ok host: $1"
+	else
+		failed=$((failed + 1)); echo "not ok host: $1 (log: build/check/$1.log)"; tail -20 "$LOG/$1.log" | sed 's/^/# | /'
+	fi
+}
+KERNEL_RS=(omss_main.rs)
+step rustfmt-tools cargo fmt --all -- --check
+step rustfmt-module rustfmt --edition 2021 --check "${KERNEL_RS[@]}"
+step clippy cargo clippy -q --workspace --all-targets -- -D warnings
+
+echo "# host: cargo test"
+cargo test -q --workspace >"$LOG/cargo-test.log" 2>&1
+ctrc=$?
+p=$(sed -n 's/^test result: .*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$LOG/cargo-test.log" | paste -sd+ | bc)
+f=$(sed -n 's/^test result: .*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$LOG/cargo-test.log" | paste -sd+ | bc)
+p=${p:-0} f=${f:-0}
+if [ $ctrc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; tail -30 "$LOG/cargo-test.log" | sed 's/^/# | /'; fi
+[ "$f" -gt 0 ] && grep -E "panicked|FAILED|error" "$LOG/cargo-test.log" | head -20 | sed 's/^/# | /'
+echo "# host: cargo test: $p passed, $f failed"
+passed=$((passed + p)) failed=$((failed + f))
+
+echo "# qemu suite"
+tests/qemu/run.sh | tee "$LOG/qemu.log"
+qrc=${PIPESTATUS[0]}
+q=$(sed -n 's/^# qemu: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$LOG/qemu.log")
+if [ -z "$q" ]; then q="0 1 0"; echo "not ok qemu: the QEMU harness gave no summary"; fi
+read -r qp qf qs <<<"$q"
+[ $qrc -ne 0 ] && [ "$qf" -eq 0 ] && qf=1
+passed=$((passed + qp)) failed=$((failed + qf)) skipped=$((skipped + qs))
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,11 @@
+//! Host tests of OMSS's pure kernel-side logic. The kernel sources are compiled here
+//! unchanged (by `#[path]`), so what is tested is what the module runs.
+#![cfg(test)]
+
+#[path = "../../relay/args.rs"]
+mod args;
+#[path = "../../buffer/ring.rs"]
+mod ring;
+
+mod args_tests;
+mod ring_tests;

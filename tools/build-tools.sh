@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds the user-space tools as static binaries, so they run in a bare guest initramfs.
+set -euo pipefail
+. "$(dirname "$0")/guest/env.sh"
+cd "$OMSS_ROOT"
+RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --release --target x86_64-unknown-linux-gnu \
+	-p omssctl -p omss-media || die "building the tools failed"

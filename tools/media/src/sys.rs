@@ -1,0 +1,122 @@
+//! Small OS helpers shared by both tools.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// CLOCK_MONOTONIC in nanoseconds (the clock of `send_ts_ns`).
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a timespec; CLOCK_MONOTONIC always exists.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Sleep until the monotonic time `deadline_ns` (no busy-wait), in slices
+/// of at most `max_slice` so that a stop request is noticed.
+pub fn sleep_until(deadline_ns: u64, max_slice: Duration) {
+    let now = now_ns();
+    if deadline_ns > now {
+        std::thread::sleep(Duration::from_nanos(deadline_ns - now).min(max_slice));
+    }
+}
+
+/// Raise RLIMIT_NOFILE's soft limit to the hard limit; returns the new limit.
+pub fn raise_nofile() -> io::Result<libc::rlim_t> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointer to an rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if rl.rlim_cur < rl.rlim_max {
+        rl.rlim_cur = rl.rlim_max;
+        // SAFETY: valid pointer to an rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(rl.rlim_cur)
+}
+
+/// Set SO_RCVBUF (the kernel caps it at net.core.rmem_max).
+pub fn set_rcvbuf(sock: &impl AsRawFd, bytes: usize) -> io::Result<()> {
+    let v = bytes.min(i32::MAX as usize) as libc::c_int;
+    // SAFETY: valid fd and a pointer to a c_int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &v as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Make SIGINT and SIGTERM set the flag read by [`stop_requested`].
+pub fn install_stop_signals() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// `addr` with its port increased by `offset`, if that stays a valid port.
+pub fn port_add(addr: SocketAddr, offset: u64) -> Result<SocketAddr, String> {
+    let port = addr.port() as u64 + offset;
+    if port > u16::MAX as u64 {
+        return Err(format!("port {} + {offset} exceeds 65535", addr.port()));
+    }
+    let mut a = addr;
+    a.set_port(port as u16);
+    Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_is_monotonic() {
+        let a = now_ns();
+        let b = now_ns();
+        assert!(b >= a && a > 0);
+    }
+
+    #[test]
+    fn port_arithmetic() {
+        let a: SocketAddr = "127.0.0.1:65530".parse().unwrap();
+        assert_eq!(port_add(a, 5).unwrap().port(), 65535);
+        assert!(port_add(a, 6).is_err());
+    }
+
+    #[test]
+    fn nofile_can_be_raised() {
+        assert!(raise_nofile().unwrap() > 0);
+    }
+}

@@ -1,0 +1,295 @@
+//! End-to-end tests: omss-server -> omss-client over 127.0.0.1. Each test
+//! uses its own port range (39000 + 100*k) so tests can run in parallel.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_omss-server");
+const CLIENT: &str = env!("CARGO_BIN_EXE_omss-client");
+
+fn cmd(bin: &str, args: &str) -> Command {
+    let mut c = Command::new(bin);
+    c.args(args.split_whitespace());
+    c
+}
+
+/// A client started in the background; its stderr is collected by a thread.
+struct Bg {
+    child: Child,
+    stderr: JoinHandle<String>,
+}
+
+/// Start the client and wait until it has bound/connected everything.
+fn start_client(args: &str) -> Bg {
+    let mut child = cmd(CLIENT, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if line.contains("ready") {
+                let _ = tx.send(());
+            }
+            all += &line;
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("client ready");
+    Bg { child, stderr }
+}
+
+/// Wait for a background client: (exit code, JSON report, stderr).
+fn finish(bg: Bg) -> (i32, Value, String) {
+    let out = bg.child.wait_with_output().expect("client wait");
+    let err = bg.stderr.join().unwrap();
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("client JSON: {e}\nstdout: {:?}\nstderr: {err}", out.stdout));
+    (out.status.code().expect("exit code"), json, err)
+}
+
+fn run(bin: &str, args: &str) -> Output {
+    cmd(bin, args).output().expect("run")
+}
+
+/// UDP: client first, then the server to completion.
+fn udp(client: &str, server: &str) -> (i32, Value, String) {
+    let bg = start_client(client);
+    let s = run(SERVER, server);
+    assert!(
+        s.status.success(),
+        "server: {}",
+        String::from_utf8_lossy(&s.stderr)
+    );
+    finish(bg)
+}
+
+/// TCP: server first (it waits for clients), then the client (it retries).
+fn tcp(client: &str, server: &str) -> (i32, Value, String, Value) {
+    let srv = cmd(SERVER, server)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn server");
+    let c = run(CLIENT, client);
+    let s = srv.wait_with_output().unwrap();
+    assert!(
+        s.status.success(),
+        "server: {}",
+        String::from_utf8_lossy(&s.stderr)
+    );
+    let err = String::from_utf8_lossy(&c.stderr).into_owned();
+    let json = serde_json::from_slice(&c.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let sj = serde_json::from_slice(&s.stdout).unwrap_or(Value::Null);
+    (c.status.code().unwrap(), json, err, sj)
+}
+
+fn subs(j: &Value) -> &Vec<Value> {
+    j["subscribers"].as_array().unwrap()
+}
+
+#[test]
+fn udp_fanout_no_loss() {
+    let (rc, j, err) = udp(
+        "--proto udp --bind 127.0.0.1:39000 -n 4 --max-loss 0 --max-errors 0 --min-packets 200 \
+         --timeout 30 --json",
+        "--proto udp --to 127.0.0.1:39000 --count 200 --rate 2000 --fanout 4",
+    );
+    assert_eq!(rc, 0, "{err}\n{j}");
+    let t = &j["total"];
+    assert_eq!(
+        (t["packets"].as_u64(), t["lost"].as_u64()),
+        (Some(800), Some(0))
+    );
+    assert_eq!(
+        (t["errors"].as_u64(), t["ended"].as_u64()),
+        (Some(0), Some(4))
+    );
+    assert_eq!(t["latency_samples"], 800);
+    assert!(t["latency_p99_us"].as_f64().unwrap() >= t["latency_median_us"].as_f64().unwrap());
+    assert_eq!(j["end_reason"], "all_done");
+    for s in subs(&j) {
+        assert_eq!(
+            (s["packets"].as_u64(), s["first_seq"].as_u64()),
+            (Some(200), Some(0))
+        );
+        assert_eq!(s["last_seq"], 199);
+    }
+}
+
+#[test]
+fn tcp_wait_clients_no_loss() {
+    let (rc, j, err, s) = tcp(
+        "--proto tcp --connect 127.0.0.1:39100 --streams 2 -n 4 --max-loss 0 --max-errors 0 \
+         --min-packets 200 --timeout 30 --json",
+        "--proto tcp --listen 127.0.0.1:39100 --streams 2 --wait-clients 4 --count 200 \
+         --rate 2000 --json",
+    );
+    assert_eq!(rc, 0, "{err}\n{j}");
+    let t = &j["total"];
+    assert_eq!(
+        (t["packets"].as_u64(), t["lost"].as_u64()),
+        (Some(800), Some(0))
+    );
+    assert_eq!(t["errors"], 0);
+    let stream_ids: Vec<_> = subs(&j).iter().map(|s| s["stream_id"].as_u64()).collect();
+    assert_eq!(stream_ids, [Some(0), Some(1), Some(0), Some(1)]);
+    assert!(subs(&j)
+        .iter()
+        .all(|s| s["end"] == true && s["eof"] == true));
+    let st = &s["total"];
+    assert_eq!(
+        (st["frames"].as_u64(), st["sends"].as_u64()),
+        (Some(400), Some(800))
+    );
+    assert_eq!(
+        (st["accepted"].as_u64(), st["dropped"].as_u64()),
+        (Some(4), Some(0))
+    );
+}
+
+#[test]
+fn udp_faults_detected_exactly() {
+    let (rc, j, err) = udp(
+        "--proto udp --bind 127.0.0.1:39200 -n 2 --max-loss 0 --max-errors 0 --timeout 30 --json",
+        "--proto udp --to 127.0.0.1:39200 --fanout 2 --count 200 --rate 2000 \
+         --corrupt-every 10 --skip-every 7",
+    );
+    assert_eq!(rc, 1, "{err}\n{j}");
+    assert!(err.contains("FAIL"));
+    // Skipped: seqs 6, 13, .., 195 (28). Corrupted: seqs 9, 19, .., 189 (19)
+    // minus 69 and 139, which are skipped (17). END (199) is never faulty.
+    for s in subs(&j) {
+        assert_eq!(
+            (s["bad_checksum"].as_u64(), s["lost"].as_u64()),
+            (Some(17), Some(45))
+        );
+        assert_eq!(
+            (s["packets"].as_u64(), s["expected"].as_u64()),
+            (Some(155), Some(200))
+        );
+    }
+    let t = &j["total"];
+    assert_eq!(
+        (t["bad_checksum"].as_u64(), t["lost"].as_u64()),
+        (Some(34), Some(90))
+    );
+}
+
+#[test]
+fn tcp_corruption_detected_exactly() {
+    let (rc, j, err, _) = tcp(
+        "--proto tcp --connect 127.0.0.1:39300 -n 2 --max-errors 0 --timeout 30 --json",
+        "--proto tcp --listen 127.0.0.1:39300 --wait-clients 2 --count 200 --rate 2000 \
+         --corrupt-every 10",
+    );
+    assert_eq!(rc, 1, "{err}\n{j}");
+    for s in subs(&j) {
+        // Framing stays intact: the 19 corrupted frames are bad_checksum and
+        // their seqs are lost; no resync is needed.
+        assert_eq!(
+            (s["bad_checksum"].as_u64(), s["lost"].as_u64()),
+            (Some(19), Some(19))
+        );
+        assert_eq!(
+            (s["stream_corrupt"].as_u64(), s["errors"].as_u64()),
+            (Some(0), Some(19))
+        );
+    }
+}
+
+#[test]
+fn udp_reorder_detected_exactly() {
+    let (rc, j, err) = udp(
+        "--proto udp --bind 127.0.0.1:39400 --max-loss 0 --max-errors 0 --timeout 30 --json",
+        "--proto udp --to 127.0.0.1:39400 --count 200 --rate 2000 --reorder-every 5",
+    );
+    assert_eq!(rc, 1, "{err}\n{j}");
+    let t = &j["total"];
+    // Held seqs 4, 9, .., 194 arrive after their successor: 39 reordered.
+    assert_eq!(
+        (t["reordered"].as_u64(), t["lost"].as_u64()),
+        (Some(39), Some(0))
+    );
+    assert_eq!(
+        (t["packets"].as_u64(), t["duplicates"].as_u64()),
+        (Some(200), Some(0))
+    );
+}
+
+#[test]
+fn tcp_stalled_subscriber_excluded() {
+    let (rc, j, err, _) = tcp(
+        "--proto tcp --connect 127.0.0.1:39500 -n 3 --stall-subscriber 1 --max-loss 0 \
+         --max-errors 0 --min-packets 100 --timeout 30 --json",
+        "--proto tcp --listen 127.0.0.1:39500 --wait-clients 3 --count 100 --rate 4000",
+    );
+    assert_eq!(rc, 0, "{err}\n{j}");
+    assert_eq!(j["total"]["packets"], 200);
+    assert_eq!(j["total"]["stalled"], 1);
+    assert_eq!(subs(&j)[1]["stalled"], true);
+}
+
+#[test]
+fn no_data_fails_and_expect_count_counts_loss() {
+    let c = run(
+        CLIENT,
+        "--proto udp --bind 127.0.0.1:39600 -n 2 --duration 0.3 --expect-count 10 --max-loss 0 \
+         --json",
+    );
+    assert_eq!(c.status.code(), Some(1));
+    let j: Value = serde_json::from_slice(&c.stdout).unwrap();
+    assert_eq!(
+        (j["total"]["lost"].as_u64(), j["total"]["expected"].as_u64()),
+        (Some(20), Some(20))
+    );
+    assert_eq!(j["end_reason"], "duration");
+    let c = run(
+        CLIENT,
+        "--proto udp --bind 127.0.0.1:39600 --duration 0.3 --max-loss 0 --json",
+    );
+    assert_eq!(c.status.code(), Some(1));
+    let j: Value = serde_json::from_slice(&c.stdout).unwrap();
+    assert_eq!(
+        (j["total"]["no_data"].as_u64(), j["total"]["lost"].as_u64()),
+        (Some(1), Some(0))
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for (bin, args) in [
+        (CLIENT, "--proto udp -n 2"),
+        (CLIENT, "--proto tcp --bind 127.0.0.1:39700"),
+        (
+            CLIENT,
+            "--proto udp --bind 127.0.0.1:39700 --stall-subscriber 5",
+        ),
+        (CLIENT, "--bogus"),
+        (SERVER, "--proto udp --to 127.0.0.1:39700 --size 20"),
+        (SERVER, "--proto udp --to 127.0.0.1:65535 --fanout 2"),
+        (
+            SERVER,
+            "--proto tcp --listen 127.0.0.1:39700 --reorder-every 3",
+        ),
+        (SERVER, "--proto udp"),
+    ] {
+        let o = run(bin, args);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{bin} {args}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!o.stderr.is_empty());
+    }
+}

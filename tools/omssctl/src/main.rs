@@ -1,0 +1,97 @@
+//! `omssctl`: control CLI for `/dev/omss`.
+
+mod dev;
+
+use clap::{Parser, Subcommand};
+use dev::Device;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "omssctl",
+    version,
+    about = "Control the OMSS in-kernel streaming relay"
+)]
+struct Cli {
+    /// Control device.
+    #[arg(long, default_value = omss_uapi::OMSS_DEVICE)]
+    device: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Show the module's ABI version and limits beside this tool's.
+    Version {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue an ioctl with a zeroed 256-byte argument and print the result (for tests).
+    #[command(hide = true)]
+    RawIoctl {
+        /// The ioctl command number, decimal or 0x-hex.
+        cmd: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("omssctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    match &cli.cmd {
+        Cmd::Version { json } => {
+            let v = Device::open(&cli.device)?.version()?;
+            let tool = omss_uapi::OMSS_ABI_VERSION;
+            if *json {
+                let j = serde_json::json!({
+                    "abi_version": v.abi_version, "tool_abi_version": tool,
+                    "nr_classes": v.nr_classes, "ring_default": v.ring_default, "ring_max": v.ring_max,
+                });
+                println!("{j}");
+            } else {
+                println!(
+                    "module ABI version {} (omssctl speaks {tool})",
+                    v.abi_version
+                );
+                println!("priority classes   {}", v.nr_classes);
+                println!(
+                    "ring entries       default {}, max {}",
+                    v.ring_default, v.ring_max
+                );
+            }
+            if v.abi_version != tool {
+                return Err(format!(
+                    "ABI mismatch: module {}, omssctl {tool}",
+                    v.abi_version
+                ));
+            }
+            Ok(())
+        }
+        Cmd::RawIoctl { cmd } => {
+            let n = parse_u32(cmd)?;
+            match Device::open(&cli.device)?.raw(n) {
+                Ok(ret) => println!("ok {ret}"),
+                Err(e) => println!("errno {} ({})", e, dev::errno_name(e)),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    let r = match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("bad number {s:?}: {e}"))
+}

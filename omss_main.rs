@@ -7,7 +7,9 @@
 
 use kernel::prelude::*;
 
+mod buffer;
 mod relay;
+mod sched;
 mod shim;
 #[path = "uapi/omss.rs"]
 #[expect(

@@ -60,10 +60,12 @@ impl RingIndex {
         self.capacity as u32
     }
     /// Sequence number the next stored entry gets.
+    #[cfg_attr(not(test), expect(dead_code, reason = "used by the host tests"))]
     pub(crate) fn head(&self) -> u64 {
         self.head
     }
     /// Oldest held entry.
+    #[cfg_attr(not(test), expect(dead_code, reason = "used by the host tests"))]
     pub(crate) fn tail(&self) -> u64 {
         self.tail
     }
@@ -72,6 +74,7 @@ impl RingIndex {
         (self.head - self.tail) as u32
     }
     /// Sinks attached.
+    #[cfg_attr(not(test), expect(dead_code, reason = "used by the host tests"))]
     pub(crate) fn sinks(&self) -> u32 {
         self.sinks
     }

@@ -6,10 +6,98 @@
 /// Why an argument was refused; the kernel side maps each to an errno.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ArgError {
-    /// Bad size, version, reserved field or value: `EINVAL`.
+    /// Bad size, version, reserved field, value or socket state: `EINVAL`.
     Invalid,
-    /// A limit was passed: `E2BIG`.
+    /// A value is past its limit: `E2BIG`.
     TooBig,
+    /// Not a TCP or UDP socket over IPv4/IPv6: `EPROTONOSUPPORT`.
+    ProtoNotSupported,
+    /// The socket is already used by a session or another kernel user: `EBUSY`.
+    Busy,
+    /// The sink is already in this session: `EEXIST`.
+    Exists,
+}
+
+/// Largest number of sessions on one open `/dev/omss`.
+pub(crate) const MAX_SESSIONS: usize = 256;
+/// Largest number of sinks in one session.
+pub(crate) const MAX_SINKS: usize = 16384;
+/// Priority classes.
+pub(crate) const NR_CLASSES: u32 = 8;
+/// Session modes, as in `omss.h`.
+pub(crate) const MODE_SHARE: u32 = 0;
+/// A private copy per sink.
+pub(crate) const MODE_COPY: u32 = 1;
+
+/// Checks `OMSS_IOC_SESSION_CREATE` fields; returns the ring capacity to use.
+pub(crate) fn check_create(
+    flags: u32,
+    priority: u32,
+    mode: u32,
+    ring: u32,
+    p: &ParamValues,
+) -> Result<u32, ArgError> {
+    if flags != 0 || priority >= NR_CLASSES || (mode != MODE_SHARE && mode != MODE_COPY) {
+        return Err(ArgError::Invalid);
+    }
+    match ring {
+        0 => Ok(p.ring_default),
+        1 => Err(ArgError::Invalid),
+        r if r > p.ring_max => Err(ArgError::TooBig),
+        r => Ok(r),
+    }
+}
+
+/// The facts about a socket that decide whether OMSS takes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SockFacts {
+    pub(crate) family: u16,
+    pub(crate) sock_type: u16,
+    pub(crate) protocol: u16,
+    pub(crate) state: u8,
+    pub(crate) bound: bool,
+    pub(crate) owned: bool,
+}
+
+/// Transport of an accepted socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Proto {
+    /// A connected TCP socket.
+    Tcp,
+    /// A UDP socket.
+    Udp,
+}
+
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+const SOCK_STREAM: u16 = 1;
+const SOCK_DGRAM: u16 = 2;
+const IPPROTO_TCP: u16 = 6;
+const IPPROTO_UDP: u16 = 17;
+const TCP_ESTABLISHED: u8 = 1;
+
+/// Accepts a source (`sink == false`: connected TCP or bound UDP) or a sink (connected TCP
+/// or connected UDP).
+pub(crate) fn check_socket(f: &SockFacts, sink: bool) -> Result<Proto, ArgError> {
+    if f.family != AF_INET && f.family != AF_INET6 {
+        return Err(ArgError::ProtoNotSupported);
+    }
+    let proto = match (f.sock_type, f.protocol) {
+        (SOCK_STREAM, IPPROTO_TCP) => Proto::Tcp,
+        (SOCK_DGRAM, IPPROTO_UDP) => Proto::Udp,
+        _ => return Err(ArgError::ProtoNotSupported),
+    };
+    let ready = match proto {
+        Proto::Udp if !sink => f.bound,
+        _ => f.state == TCP_ESTABLISHED,
+    };
+    if !ready {
+        return Err(ArgError::Invalid);
+    }
+    if f.owned {
+        return Err(ArgError::Busy);
+    }
+    Ok(proto)
 }
 
 /// Largest ring capacity the module accepts as a parameter.
@@ -48,4 +136,16 @@ pub(crate) fn check_params(p: &ParamValues) -> Result<(), ArgError> {
         return Err(ArgError::Invalid);
     }
     Ok(())
+}
+
+/// A sink socket that fails the checks as busy because this very session has it already
+/// is `EEXIST`, not `EBUSY`.
+pub(crate) fn sink_conflict(
+    checked: Result<Proto, ArgError>,
+    in_this_session: bool,
+) -> Result<Proto, ArgError> {
+    match checked {
+        Err(ArgError::Busy) if in_this_session => Err(ArgError::Exists),
+        r => r,
+    }
 }

@@ -4,8 +4,12 @@
 
 pub(crate) mod args;
 pub(crate) mod control;
+pub(crate) mod session;
+pub(crate) mod sink;
+pub(crate) mod slots;
+pub(crate) mod source;
 
-use crate::shim;
+use crate::{sched::pool::Pool, shim};
 use args::{check_params, ArgError, ParamValues};
 use kernel::{prelude::*, sync::Arc};
 
@@ -14,6 +18,11 @@ impl From<ArgError> for Error {
         match e {
             ArgError::Invalid => EINVAL,
             ArgError::TooBig => E2BIG,
+            ArgError::ProtoNotSupported => {
+                Error::from_errno(-(kernel::bindings::EPROTONOSUPPORT as i32))
+            }
+            ArgError::Busy => EBUSY,
+            ArgError::Exists => EEXIST,
         }
     }
 }
@@ -21,6 +30,7 @@ impl From<ArgError> for Error {
 /// Module-wide state shared by every open `/dev/omss`.
 pub(crate) struct Engine {
     pub(crate) params: ParamValues,
+    pub(crate) pool: Arc<Pool>,
 }
 
 impl Engine {
@@ -37,6 +47,23 @@ impl Engine {
             pr_err!("invalid module parameters: {:?}\n", params);
             return Err(e.into());
         }
-        Ok(Arc::new(Self { params }, GFP_KERNEL)?)
+        let workers = if params.workers == 0 {
+            p.online_cpus.clamp(1, params.workers_max)
+        } else {
+            params.workers
+        };
+        let pool = Pool::start(workers, params.workers_max)?;
+        pr_info!(
+            "{} workers (up to {})\n",
+            pool.threads(),
+            params.workers_max
+        );
+        Ok(Arc::new(Self { params, pool }, GFP_KERNEL)?)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.pool.stop();
     }
 }

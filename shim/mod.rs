@@ -4,9 +4,67 @@
 //!
 //! Every `unsafe` FFI call of OMSS lives in this module; the logic above it is safe Rust.
 
+pub(crate) mod lock;
+pub(crate) mod sock;
+pub(crate) mod thread;
+
 use crate::relay::{control::ControlFile, Engine};
 use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
-use kernel::{prelude::*, sync::Arc, types::ForeignOwnable};
+use kernel::{bindings, page::Page, prelude::*, sync::Arc, types::ForeignOwnable};
+
+/// Socket event bits given to `SockEvents::on_event`, as in `omss_shim.h`.
+pub(crate) const EV_READ: u32 = 1;
+/// Send space is available.
+pub(crate) const EV_WRITE: u32 = 2;
+/// The socket changed state (reset, close).
+pub(crate) const EV_STATE: u32 = 4;
+
+/// Mirrors `struct omss_sk_info`.
+#[repr(C)]
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct SkInfo {
+    pub(crate) family: u16,
+    pub(crate) sock_type: u16,
+    pub(crate) protocol: u16,
+    pub(crate) state: u8,
+    pub(crate) bound: u8,
+    pub(crate) listening: u8,
+    pub(crate) owned: u8,
+    pad: [u8; 6],
+}
+
+/// Mirrors `struct omss_sk_saved`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct SkSaved {
+    data_ready: *mut c_void,
+    write_space: *mut c_void,
+    state_change: *mut c_void,
+}
+
+impl Default for SkSaved {
+    fn default() -> Self {
+        Self {
+            data_ready: core::ptr::null_mut(),
+            write_space: core::ptr::null_mut(),
+            state_change: core::ptr::null_mut(),
+        }
+    }
+}
+
+/// Copies the first `len` bytes of `src` to `dst` (a private copy of a payload page).
+pub(crate) fn copy_page(dst: &Page, src: &Page, len: usize) {
+    let len = len.min(kernel::page::PAGE_SIZE);
+    // SAFETY: both pages are live and owned by us; `kmap_local_page` maps each for the
+    // duration of the copy, and `len` is within a page. The mappings are undone in reverse.
+    unsafe {
+        let d = bindings::kmap_local_page(dst.as_ptr());
+        let s = bindings::kmap_local_page(src.as_ptr());
+        core::ptr::copy_nonoverlapping(s.cast::<u8>(), d.cast::<u8>(), len);
+        bindings::kunmap_local(s);
+        bindings::kunmap_local(d);
+    }
+}
 
 /// Module parameters, mirrors `struct omss_params`.
 #[repr(C)]
@@ -16,6 +74,7 @@ pub(crate) struct Params {
     pub(crate) ring_max: u32,
     pub(crate) workers: u32,
     pub(crate) workers_max: u32,
+    pub(crate) online_cpus: u32,
 }
 
 extern "C" {

@@ -3,6 +3,10 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/net.h>
+#include <linux/spinlock.h>
+#include <net/inet_sock.h>
+#include <net/sock.h>
 #include "omss_shim.h"
 
 static unsigned int ring_default = 256;
@@ -29,6 +33,7 @@ void omss_shim_params(struct omss_params *out)
 	out->ring_max = ring_max;
 	out->workers = workers;
 	out->workers_max = workers_max;
+	out->online_cpus = num_online_cpus();
 }
 
 static void *omss_engine;
@@ -78,4 +83,91 @@ int omss_shim_misc_register(void *engine)
 void omss_shim_misc_deregister(void)
 {
 	misc_deregister(&omss_misc);
+}
+
+void omss_sk_info(struct socket *sock, struct omss_sk_info *out)
+{
+	struct sock *sk = sock->sk;
+
+	memset(out, 0, sizeof(*out));
+	out->family = sk->sk_family;
+	out->type = sk->sk_type;
+	out->protocol = sk->sk_protocol;
+	out->state = sk->sk_state;
+	out->listening = sk->sk_state == TCP_LISTEN;
+	out->bound = (sk->sk_family == AF_INET || sk->sk_family == AF_INET6) && inet_sk(sk)->inet_num;
+	out->owned = !!READ_ONCE(sk->sk_user_data);
+}
+
+static void omss_sk_event(struct sock *sk, unsigned int events)
+{
+	void *ctx;
+
+	read_lock_bh(&sk->sk_callback_lock);
+	ctx = sk->sk_user_data;
+	if (ctx)
+		omss_rs_sk_event(ctx, events);
+	read_unlock_bh(&sk->sk_callback_lock);
+}
+
+static void omss_data_ready(struct sock *sk)
+{
+	omss_sk_event(sk, OMSS_EV_READ);
+}
+
+static void omss_write_space(struct sock *sk)
+{
+	/* As sk_stream_write_space / sock_def_write_space: only once there is room. */
+	if (sk->sk_type == SOCK_STREAM ? !sk_stream_is_writeable(sk) : !sock_writeable(sk))
+		return;
+	if (sk->sk_socket)
+		clear_bit(SOCK_NOSPACE, &sk->sk_socket->flags);
+	omss_sk_event(sk, OMSS_EV_WRITE);
+}
+
+static void omss_state_change(struct sock *sk)
+{
+	omss_sk_event(sk, OMSS_EV_STATE | OMSS_EV_READ);
+}
+
+int omss_sk_attach(struct socket *sock, void *ctx, struct omss_sk_saved *saved)
+{
+	struct sock *sk = sock->sk;
+
+	write_lock_bh(&sk->sk_callback_lock);
+	if (sk->sk_user_data) {
+		write_unlock_bh(&sk->sk_callback_lock);
+		return -EBUSY;
+	}
+	saved->data_ready = sk->sk_data_ready;
+	saved->write_space = sk->sk_write_space;
+	saved->state_change = sk->sk_state_change;
+	sk->sk_user_data = ctx;
+	sk->sk_data_ready = omss_data_ready;
+	sk->sk_write_space = omss_write_space;
+	sk->sk_state_change = omss_state_change;
+	write_unlock_bh(&sk->sk_callback_lock);
+	return 0;
+}
+
+void omss_sk_detach(struct socket *sock, const struct omss_sk_saved *saved)
+{
+	struct sock *sk = sock->sk;
+
+	write_lock_bh(&sk->sk_callback_lock);
+	sk->sk_data_ready = saved->data_ready;
+	sk->sk_write_space = saved->write_space;
+	sk->sk_state_change = saved->state_change;
+	sk->sk_user_data = NULL;
+	write_unlock_bh(&sk->sk_callback_lock);
+}
+
+void omss_spin_lock_bh(spinlock_t *lock)
+{
+	spin_lock_bh(lock);
+}
+
+void omss_spin_unlock_bh(spinlock_t *lock)
+{
+	spin_unlock_bh(lock);
 }

@@ -14,6 +14,7 @@ struct omss_params {
 	u32 ring_max;		/* largest ring capacity, entries */
 	u32 workers;		/* prespawned workers, 0 = online CPUs */
 	u32 workers_max;	/* pool growth cap */
+	u32 online_cpus;	/* num_online_cpus() now */
 };
 void omss_shim_params(struct omss_params *out);
 
@@ -24,7 +25,46 @@ void omss_shim_params(struct omss_params *out);
 int omss_shim_misc_register(void *engine);
 void omss_shim_misc_deregister(void);
 
+struct socket;
+typedef struct spinlock spinlock_t;
+
+/* What Rust needs to know to accept a socket (struct sock is opaque to Rust). */
+struct omss_sk_info {
+	u16 family;
+	u16 type;
+	u16 protocol;
+	u8 state;		/* TCP_* (connected UDP is TCP_ESTABLISHED) */
+	u8 bound;		/* has a local port */
+	u8 listening;
+	u8 owned;		/* sk_user_data is set: another kernel user has it */
+	u8 pad[6];
+};
+void omss_sk_info(struct socket *sock, struct omss_sk_info *out);
+
+/* Socket callbacks saved by attach, put back by detach. */
+struct omss_sk_saved {
+	void *data_ready;
+	void *write_space;
+	void *state_change;
+};
+/*
+ * Under sk_callback_lock: fails with -EBUSY if sk_user_data is set, else saves the
+ * callbacks, sets sk_user_data = ctx and installs OMSS's, which call omss_rs_sk_event().
+ */
+int omss_sk_attach(struct socket *sock, void *ctx, struct omss_sk_saved *saved);
+/* Under sk_callback_lock: restores the callbacks and clears sk_user_data. */
+void omss_sk_detach(struct socket *sock, const struct omss_sk_saved *saved);
+
+#define OMSS_EV_READ	1	/* data or EOF to read */
+#define OMSS_EV_WRITE	2	/* send space available */
+#define OMSS_EV_STATE	4	/* state change (reset, close) */
+
+/* spin_lock_bh and spin_unlock_bh are static inlines. */
+void omss_spin_lock_bh(spinlock_t *lock);
+void omss_spin_unlock_bh(spinlock_t *lock);
+
 /* Implemented in Rust. */
+void omss_rs_sk_event(void *ctx, unsigned int events);
 int omss_rs_open(void *engine, void **ctx);
 void omss_rs_release(void *ctx);
 long omss_rs_ioctl(void *ctx, unsigned int cmd, unsigned long arg);

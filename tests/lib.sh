@@ -52,3 +52,47 @@ in_sub() { ip netns exec sub "$@"; }
 
 # Reads a JSON number field (first match) from a file: json_num FILE KEY
 json_num() { sed -n "s/.*\"$2\": *\([0-9.eE+-]*\).*/\1/p" "$1" | head -1; }
+
+# relay_run PROTO MODE N COUNT [omssctl relay options...]
+# Streams COUNT frames (1400 B, 1 Mbit/s) from src through an OMSS session on relay to N
+# subscribers on sub. Leaves the client's JSON in $R/client.json, the relay's in
+# $R/relay.json and exit codes in $client_rc and $relay_rc.
+R=/tmp/relay
+relay_run() {
+	local proto=$1 mode=$2 n=$3 count=$4
+	shift 4
+	rm -rf $R && mkdir -p $R
+	if [ "$proto" = udp ]; then
+		in_sub omss-client --proto udp --bind $SUB_IP:7000 -n "$n" --rcvbuf 4194304 \
+			--max-loss 0 --max-errors 0 --min-packets "$count" --json >$R/client.json 2>$R/client.err &
+		local cpid=$!
+		sleep 0.5
+		in_relay omssctl relay --source-udp $RELAY_SRC_IP:5000 --sink-udp $SUB_IP:7000 -n "$n" \
+			--mode "$mode" --idle-exit 1.5 --duration 60 --json "$@" >$R/relay.json 2>$R/relay.err &
+		local rpid=$!
+		sleep 0.5
+		in_src omss-server --proto udp --to $RELAY_SRC_IP:5000 --count "$count" --rate 1000 2>$R/server.err
+	else
+		in_src omss-server --proto tcp --listen $SRC_IP:6000 --wait-clients 1 --count "$count" --rate 1000 \
+			2>$R/server.err &
+		local spid=$!
+		in_relay omssctl relay --source-tcp $SRC_IP:6000 --sink-tcp-listen $RELAY_SUB_IP:7000 -n "$n" \
+			--mode "$mode" --duration 60 --json "$@" >$R/relay.json 2>$R/relay.err &
+		local rpid=$!
+		in_sub omss-client --proto tcp --connect $RELAY_SUB_IP:7000 -n "$n" \
+			--max-loss 0 --max-errors 0 --min-packets "$count" --json >$R/client.json 2>$R/client.err &
+		local cpid=$!
+		wait $spid
+	fi
+	wait $cpid; client_rc=$?
+	wait $rpid; relay_rc=$?
+	if [ $client_rc -ne 0 ] || [ $relay_rc -ne 0 ]; then
+		diag "relay_run $proto $mode n=$n: client rc=$client_rc relay rc=$relay_rc"
+		tail -3 $R/client.err $R/relay.err $R/server.err | sed 's/^/#   /'
+	fi
+}
+
+# Session counters from the relay's final JSON.
+relay_num() { sed -n "s/.*\"$1\": *\([0-9.eE+-]*\).*/\1/p" $R/relay.json | head -1; }
+# awk comparison: fcmp "1.2 <= 1.5"
+fcmp() { awk "BEGIN { exit !($1) }"; }

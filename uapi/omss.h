@@ -28,6 +28,93 @@ struct omss_version {
 	__u32 reserved[3];	/* in: must be zero */
 };
 
+#define OMSS_NR_CLASSES		8	/* priority classes: 0 lowest .. 7 highest */
+
+/* Session modes. */
+#define OMSS_MODE_SHARE		0	/* payload sharing: every sink sends the same pages */
+#define OMSS_MODE_COPY		1	/* a private copy per sink (the paper's OMSS-M) */
+
+/* Session states (omss_session_stats.state). */
+#define OMSS_SESSION_IDLE	0	/* no source yet */
+#define OMSS_SESSION_RUNNING	1
+#define OMSS_SESSION_ENDED	2	/* source hit EOF; sinks drained what they could */
+#define OMSS_SESSION_FAILED	3	/* source error, see source_err */
+
+/* Sink states (omss_sink_stats.state). */
+#define OMSS_SINK_ACTIVE	0
+#define OMSS_SINK_FAILED	1	/* detached after a send error, see err */
+#define OMSS_SINK_DONE		2	/* sent everything after the source's EOF */
+
+struct omss_session_create {
+	__u32 size;		/* in: sizeof(struct omss_session_create) */
+	__u32 flags;		/* in: must be zero */
+	__u32 priority;		/* in: class, 0 .. OMSS_NR_CLASSES - 1 */
+	__u32 mode;		/* in: OMSS_MODE_* */
+	__u32 ring_entries;	/* in: ring capacity, 0 = module default */
+	__u32 session_id;	/* out */
+	__u32 reserved[2];	/* in: must be zero */
+};
+
+struct omss_source_set {
+	__u32 size;
+	__u32 session_id;
+	__s32 fd;		/* connected TCP or bound UDP socket */
+	__u32 reserved;
+};
+
+struct omss_sink_add {
+	__u32 size;
+	__u32 session_id;
+	__s32 fd;		/* connected TCP or connected UDP socket */
+	__u32 sink_id;		/* out */
+	__u32 reserved[2];
+};
+
+/* Remove a sink (sink_id), or destroy a session (sink_id ignored, must be 0). */
+struct omss_target {
+	__u32 size;
+	__u32 session_id;
+	__u32 sink_id;
+	__u32 reserved;
+};
+
+struct omss_sink_stats {
+	__u32 sink_id;
+	__u32 state;		/* OMSS_SINK_* */
+	__s32 err;		/* errno that failed the sink, or 0 */
+	__u32 reserved;
+	__u64 tx_bytes;
+	__u64 tx_packets;	/* entries sent */
+	__u64 entries_lost;	/* entries dropped by slowest-sink-drop before this sink sent them */
+	__u64 lag;		/* entries still to send */
+};
+
+struct omss_session_stats {
+	__u32 size;
+	__u32 session_id;
+	__u32 state;		/* out: OMSS_SESSION_* */
+	__s32 source_err;	/* out */
+	__u32 priority;		/* out */
+	__u32 mode;		/* out */
+	__u32 ring_capacity;	/* out */
+	__u32 ring_fill;	/* out: entries held now */
+	__u32 nr_sinks;		/* out: sinks attached, failed ones included */
+	__u32 sinks_cap;	/* in: room in the sinks array */
+	__u64 sinks_ptr;	/* in: user pointer to struct omss_sink_stats[sinks_cap], or 0 */
+	__u64 rx_bytes;
+	__u64 rx_packets;	/* entries received */
+	__u64 entries_stored;
+	__u64 entries_dropped;	/* by the slowest-sink-drop policy */
+	__u64 pages_allocated;	/* payload pages, private copies included */
+	__u64 reserved[2];
+};
+
 #define OMSS_IOC_VERSION	_IOWR(OMSS_IOC_MAGIC, 0x00, struct omss_version)
+#define OMSS_IOC_SESSION_CREATE	_IOWR(OMSS_IOC_MAGIC, 0x01, struct omss_session_create)
+#define OMSS_IOC_SOURCE_SET	_IOW(OMSS_IOC_MAGIC, 0x02, struct omss_source_set)
+#define OMSS_IOC_SINK_ADD	_IOWR(OMSS_IOC_MAGIC, 0x03, struct omss_sink_add)
+#define OMSS_IOC_SINK_REMOVE	_IOW(OMSS_IOC_MAGIC, 0x04, struct omss_target)
+#define OMSS_IOC_SESSION_DESTROY _IOW(OMSS_IOC_MAGIC, 0x05, struct omss_target)
+#define OMSS_IOC_SESSION_STATS	_IOWR(OMSS_IOC_MAGIC, 0x06, struct omss_session_stats)
 
 #endif /* _UAPI_LINUX_OMSS_H */

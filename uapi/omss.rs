@@ -12,13 +12,36 @@ const IOC_DIRSHIFT: u32 = 30;
 const IOC_WRITE: u32 = 1;
 const IOC_READ: u32 = 2;
 
-/// `_IOWR(OMSS_IOC_MAGIC, nr, T)` with `size` = `size_of::<T>()`.
-pub const fn iowr(nr: u32, size: usize) -> u32 {
-    ((IOC_READ | IOC_WRITE) << IOC_DIRSHIFT)
+const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    (dir << IOC_DIRSHIFT)
         | ((size as u32) << IOC_SIZESHIFT)
         | (OMSS_IOC_MAGIC << IOC_TYPESHIFT)
         | (nr << IOC_NRSHIFT)
 }
+
+/// `_IOWR(OMSS_IOC_MAGIC, nr, T)` with `size` = `size_of::<T>()`.
+pub const fn iowr(nr: u32, size: usize) -> u32 {
+    ioc(IOC_READ | IOC_WRITE, nr, size)
+}
+
+/// `_IOW(OMSS_IOC_MAGIC, nr, T)` with `size` = `size_of::<T>()`.
+pub const fn iow(nr: u32, size: usize) -> u32 {
+    ioc(IOC_WRITE, nr, size)
+}
+
+pub const OMSS_NR_CLASSES: u32 = 8;
+
+pub const OMSS_MODE_SHARE: u32 = 0;
+pub const OMSS_MODE_COPY: u32 = 1;
+
+pub const OMSS_SESSION_IDLE: u32 = 0;
+pub const OMSS_SESSION_RUNNING: u32 = 1;
+pub const OMSS_SESSION_ENDED: u32 = 2;
+pub const OMSS_SESSION_FAILED: u32 = 3;
+
+pub const OMSS_SINK_ACTIVE: u32 = 0;
+pub const OMSS_SINK_FAILED: u32 = 1;
+pub const OMSS_SINK_DONE: u32 = 2;
 
 /// `struct omss_version`.
 #[repr(C)]
@@ -46,7 +69,114 @@ impl OmssVersion {
     }
 }
 
-pub const OMSS_IOC_VERSION: u32 = iowr(0x00, core::mem::size_of::<OmssVersion>());
+/// `struct omss_session_create`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssSessionCreate {
+    pub size: u32,
+    pub flags: u32,
+    pub priority: u32,
+    pub mode: u32,
+    pub ring_entries: u32,
+    pub session_id: u32,
+    pub reserved: [u32; 2],
+}
+
+/// `struct omss_source_set`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssSourceSet {
+    pub size: u32,
+    pub session_id: u32,
+    pub fd: i32,
+    pub reserved: u32,
+}
+
+/// `struct omss_sink_add`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssSinkAdd {
+    pub size: u32,
+    pub session_id: u32,
+    pub fd: i32,
+    pub sink_id: u32,
+    pub reserved: [u32; 2],
+}
+
+/// `struct omss_target`: a sink to remove or a session to destroy.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssTarget {
+    pub size: u32,
+    pub session_id: u32,
+    pub sink_id: u32,
+    pub reserved: u32,
+}
+
+/// `struct omss_sink_stats`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssSinkStats {
+    pub sink_id: u32,
+    pub state: u32,
+    pub err: i32,
+    pub reserved: u32,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub entries_lost: u64,
+    pub lag: u64,
+}
+
+/// `struct omss_session_stats`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssSessionStats {
+    pub size: u32,
+    pub session_id: u32,
+    pub state: u32,
+    pub source_err: i32,
+    pub priority: u32,
+    pub mode: u32,
+    pub ring_capacity: u32,
+    pub ring_fill: u32,
+    pub nr_sinks: u32,
+    pub sinks_cap: u32,
+    pub sinks_ptr: u64,
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub entries_stored: u64,
+    pub entries_dropped: u64,
+    pub pages_allocated: u64,
+    pub reserved: [u64; 2],
+}
+
+/// Implements `request()`: a zeroed argument with `size` set.
+macro_rules! request {
+    ($($t:ty),*) => {$(
+        impl $t {
+            /// A request with `size` set and everything else zero.
+            pub fn request() -> Self {
+                Self { size: core::mem::size_of::<Self>() as u32, ..Default::default() }
+            }
+        }
+    )*};
+}
+request!(
+    OmssSessionCreate,
+    OmssSourceSet,
+    OmssSinkAdd,
+    OmssTarget,
+    OmssSessionStats
+);
+
+use core::mem::size_of;
+pub const OMSS_IOC_VERSION: u32 = iowr(0x00, size_of::<OmssVersion>());
+pub const OMSS_IOC_SESSION_CREATE: u32 = iowr(0x01, size_of::<OmssSessionCreate>());
+pub const OMSS_IOC_SOURCE_SET: u32 = iow(0x02, size_of::<OmssSourceSet>());
+pub const OMSS_IOC_SINK_ADD: u32 = iowr(0x03, size_of::<OmssSinkAdd>());
+pub const OMSS_IOC_SINK_REMOVE: u32 = iow(0x04, size_of::<OmssTarget>());
+pub const OMSS_IOC_SESSION_DESTROY: u32 = iow(0x05, size_of::<OmssTarget>());
+pub const OMSS_IOC_SESSION_STATS: u32 = iowr(0x06, size_of::<OmssSessionStats>());
 
 /// Path of the control device.
 pub const OMSS_DEVICE: &str = "/dev/omss";

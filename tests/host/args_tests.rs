@@ -66,3 +66,151 @@ fn params() {
         assert_eq!(check_params(&p), Err(e), "{p:?}");
     }
 }
+
+const TCP_OK: SockFacts = SockFacts {
+    family: 2,
+    sock_type: 1,
+    protocol: 6,
+    state: 1,
+    bound: true,
+    owned: false,
+};
+const UDP_BOUND: SockFacts = SockFacts {
+    family: 10,
+    sock_type: 2,
+    protocol: 17,
+    state: 7,
+    bound: true,
+    owned: false,
+};
+
+#[test]
+fn sockets() {
+    assert_eq!(check_socket(&TCP_OK, false), Ok(Proto::Tcp));
+    assert_eq!(check_socket(&TCP_OK, true), Ok(Proto::Tcp));
+    assert_eq!(check_socket(&UDP_BOUND, false), Ok(Proto::Udp));
+    // A bound but unconnected UDP socket cannot be a sink.
+    assert_eq!(check_socket(&UDP_BOUND, true), Err(ArgError::Invalid));
+    assert_eq!(
+        check_socket(
+            &SockFacts {
+                state: 1,
+                ..UDP_BOUND
+            },
+            true
+        ),
+        Ok(Proto::Udp)
+    );
+    // Listening (state 10) or unconnected TCP.
+    assert_eq!(
+        check_socket(
+            &SockFacts {
+                state: 10,
+                ..TCP_OK
+            },
+            true
+        ),
+        Err(ArgError::Invalid)
+    );
+    assert_eq!(
+        check_socket(&SockFacts { state: 7, ..TCP_OK }, false),
+        Err(ArgError::Invalid)
+    );
+    // Unbound UDP source.
+    assert_eq!(
+        check_socket(
+            &SockFacts {
+                bound: false,
+                ..UDP_BOUND
+            },
+            false
+        ),
+        Err(ArgError::Invalid)
+    );
+    // UNIX, raw, SCTP-like.
+    assert_eq!(
+        check_socket(
+            &SockFacts {
+                family: 1,
+                ..TCP_OK
+            },
+            true
+        ),
+        Err(ArgError::ProtoNotSupported)
+    );
+    assert_eq!(
+        check_socket(
+            &SockFacts {
+                sock_type: 3,
+                protocol: 255,
+                ..UDP_BOUND
+            },
+            false
+        ),
+        Err(ArgError::ProtoNotSupported)
+    );
+    assert_eq!(
+        check_socket(
+            &SockFacts {
+                protocol: 132,
+                ..TCP_OK
+            },
+            true
+        ),
+        Err(ArgError::ProtoNotSupported)
+    );
+    // Owned by another kernel user.
+    assert_eq!(
+        check_socket(
+            &SockFacts {
+                owned: true,
+                ..TCP_OK
+            },
+            true
+        ),
+        Err(ArgError::Busy)
+    );
+}
+
+#[test]
+fn create() {
+    assert_eq!(check_create(0, 7, MODE_COPY, 0, &GOOD), Ok(256));
+    assert_eq!(check_create(0, 0, MODE_SHARE, 4096, &GOOD), Ok(4096));
+    assert_eq!(
+        check_create(1, 0, MODE_SHARE, 0, &GOOD),
+        Err(ArgError::Invalid)
+    );
+    assert_eq!(
+        check_create(0, 8, MODE_SHARE, 0, &GOOD),
+        Err(ArgError::Invalid)
+    );
+    assert_eq!(check_create(0, 0, 2, 0, &GOOD), Err(ArgError::Invalid));
+    assert_eq!(
+        check_create(0, 0, MODE_SHARE, 1, &GOOD),
+        Err(ArgError::Invalid)
+    );
+    assert_eq!(
+        check_create(0, 0, MODE_SHARE, 4097, &GOOD),
+        Err(ArgError::TooBig)
+    );
+}
+
+#[test]
+fn same_sink_twice_is_exists() {
+    assert_eq!(
+        sink_conflict(Err(ArgError::Busy), true),
+        Err(ArgError::Exists)
+    );
+    assert_eq!(
+        sink_conflict(Err(ArgError::Busy), false),
+        Err(ArgError::Busy)
+    );
+    assert_eq!(sink_conflict(Ok(Proto::Udp), true), Ok(Proto::Udp));
+}
+
+#[test]
+fn limits_cover_the_papers_scale() {
+    // The paper served 4,000 subscribers from one session.
+    const { assert!(MAX_SINKS >= 4000) };
+    const { assert!(MAX_SESSIONS >= 8) };
+}

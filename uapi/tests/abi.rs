@@ -62,6 +62,92 @@ fn rust_facts() -> BTreeMap<String, u64> {
     field!(m, "omss_version", OmssVersion, ring_default);
     field!(m, "omss_version", OmssVersion, ring_max);
     field!(m, "omss_version", OmssVersion, reserved);
+    for (k, v) in [
+        ("OMSS_NR_CLASSES", OMSS_NR_CLASSES),
+        ("OMSS_MODE_SHARE", OMSS_MODE_SHARE),
+        ("OMSS_MODE_COPY", OMSS_MODE_COPY),
+        ("OMSS_SESSION_IDLE", OMSS_SESSION_IDLE),
+        ("OMSS_SESSION_RUNNING", OMSS_SESSION_RUNNING),
+        ("OMSS_SESSION_ENDED", OMSS_SESSION_ENDED),
+        ("OMSS_SESSION_FAILED", OMSS_SESSION_FAILED),
+        ("OMSS_SINK_ACTIVE", OMSS_SINK_ACTIVE),
+        ("OMSS_SINK_FAILED", OMSS_SINK_FAILED),
+        ("OMSS_SINK_DONE", OMSS_SINK_DONE),
+        ("OMSS_IOC_SESSION_CREATE", OMSS_IOC_SESSION_CREATE),
+        ("OMSS_IOC_SOURCE_SET", OMSS_IOC_SOURCE_SET),
+        ("OMSS_IOC_SINK_ADD", OMSS_IOC_SINK_ADD),
+        ("OMSS_IOC_SINK_REMOVE", OMSS_IOC_SINK_REMOVE),
+        ("OMSS_IOC_SESSION_DESTROY", OMSS_IOC_SESSION_DESTROY),
+        ("OMSS_IOC_SESSION_STATS", OMSS_IOC_SESSION_STATS),
+    ] {
+        m.insert(k.into(), v.into());
+    }
+    m.insert(
+        "omss_session_create.size_of".into(),
+        size_of::<OmssSessionCreate>() as u64,
+    );
+    field!(m, "omss_session_create", OmssSessionCreate, size);
+    field!(m, "omss_session_create", OmssSessionCreate, flags);
+    field!(m, "omss_session_create", OmssSessionCreate, priority);
+    field!(m, "omss_session_create", OmssSessionCreate, mode);
+    field!(m, "omss_session_create", OmssSessionCreate, ring_entries);
+    field!(m, "omss_session_create", OmssSessionCreate, session_id);
+    field!(m, "omss_session_create", OmssSessionCreate, reserved);
+    m.insert(
+        "omss_source_set.size_of".into(),
+        size_of::<OmssSourceSet>() as u64,
+    );
+    field!(m, "omss_source_set", OmssSourceSet, size);
+    field!(m, "omss_source_set", OmssSourceSet, session_id);
+    field!(m, "omss_source_set", OmssSourceSet, fd);
+    field!(m, "omss_source_set", OmssSourceSet, reserved);
+    m.insert(
+        "omss_sink_add.size_of".into(),
+        size_of::<OmssSinkAdd>() as u64,
+    );
+    field!(m, "omss_sink_add", OmssSinkAdd, size);
+    field!(m, "omss_sink_add", OmssSinkAdd, session_id);
+    field!(m, "omss_sink_add", OmssSinkAdd, fd);
+    field!(m, "omss_sink_add", OmssSinkAdd, sink_id);
+    field!(m, "omss_sink_add", OmssSinkAdd, reserved);
+    m.insert("omss_target.size_of".into(), size_of::<OmssTarget>() as u64);
+    field!(m, "omss_target", OmssTarget, size);
+    field!(m, "omss_target", OmssTarget, session_id);
+    field!(m, "omss_target", OmssTarget, sink_id);
+    field!(m, "omss_target", OmssTarget, reserved);
+    m.insert(
+        "omss_sink_stats.size_of".into(),
+        size_of::<OmssSinkStats>() as u64,
+    );
+    field!(m, "omss_sink_stats", OmssSinkStats, sink_id);
+    field!(m, "omss_sink_stats", OmssSinkStats, state);
+    field!(m, "omss_sink_stats", OmssSinkStats, err);
+    field!(m, "omss_sink_stats", OmssSinkStats, reserved);
+    field!(m, "omss_sink_stats", OmssSinkStats, tx_bytes);
+    field!(m, "omss_sink_stats", OmssSinkStats, tx_packets);
+    field!(m, "omss_sink_stats", OmssSinkStats, entries_lost);
+    field!(m, "omss_sink_stats", OmssSinkStats, lag);
+    m.insert(
+        "omss_session_stats.size_of".into(),
+        size_of::<OmssSessionStats>() as u64,
+    );
+    field!(m, "omss_session_stats", OmssSessionStats, size);
+    field!(m, "omss_session_stats", OmssSessionStats, session_id);
+    field!(m, "omss_session_stats", OmssSessionStats, state);
+    field!(m, "omss_session_stats", OmssSessionStats, source_err);
+    field!(m, "omss_session_stats", OmssSessionStats, priority);
+    field!(m, "omss_session_stats", OmssSessionStats, mode);
+    field!(m, "omss_session_stats", OmssSessionStats, ring_capacity);
+    field!(m, "omss_session_stats", OmssSessionStats, ring_fill);
+    field!(m, "omss_session_stats", OmssSessionStats, nr_sinks);
+    field!(m, "omss_session_stats", OmssSessionStats, sinks_cap);
+    field!(m, "omss_session_stats", OmssSessionStats, sinks_ptr);
+    field!(m, "omss_session_stats", OmssSessionStats, rx_bytes);
+    field!(m, "omss_session_stats", OmssSessionStats, rx_packets);
+    field!(m, "omss_session_stats", OmssSessionStats, entries_stored);
+    field!(m, "omss_session_stats", OmssSessionStats, entries_dropped);
+    field!(m, "omss_session_stats", OmssSessionStats, pages_allocated);
+    field!(m, "omss_session_stats", OmssSessionStats, reserved);
     m
 }
 

@@ -37,6 +37,77 @@ impl Device {
         Ok(v)
     }
 
+    /// Creates a session; returns its id.
+    pub fn create(&self, priority: u32, mode: u32, ring: u32) -> Result<u32, i32> {
+        let mut a = OmssSessionCreate {
+            priority,
+            mode,
+            ring_entries: ring,
+            ..OmssSessionCreate::request()
+        };
+        self.ioctl(OMSS_IOC_SESSION_CREATE, &mut a)?;
+        Ok(a.session_id)
+    }
+
+    pub fn set_source(&self, session_id: u32, fd: i32) -> Result<(), i32> {
+        let mut a = OmssSourceSet {
+            session_id,
+            fd,
+            ..OmssSourceSet::request()
+        };
+        self.ioctl(OMSS_IOC_SOURCE_SET, &mut a).map(drop)
+    }
+
+    /// Adds a sink; returns its id.
+    pub fn add_sink(&self, session_id: u32, fd: i32) -> Result<u32, i32> {
+        let mut a = OmssSinkAdd {
+            session_id,
+            fd,
+            ..OmssSinkAdd::request()
+        };
+        self.ioctl(OMSS_IOC_SINK_ADD, &mut a)?;
+        Ok(a.sink_id)
+    }
+
+    pub fn remove_sink(&self, session_id: u32, sink_id: u32) -> Result<(), i32> {
+        let mut a = OmssTarget {
+            session_id,
+            sink_id,
+            ..OmssTarget::request()
+        };
+        self.ioctl(OMSS_IOC_SINK_REMOVE, &mut a).map(drop)
+    }
+
+    pub fn destroy(&self, session_id: u32) -> Result<(), i32> {
+        let mut a = OmssTarget {
+            session_id,
+            ..OmssTarget::request()
+        };
+        self.ioctl(OMSS_IOC_SESSION_DESTROY, &mut a).map(drop)
+    }
+
+    /// Session stats and up to `max_sinks` sinks' stats.
+    pub fn stats(
+        &self,
+        session_id: u32,
+        max_sinks: usize,
+    ) -> Result<(OmssSessionStats, Vec<OmssSinkStats>), i32> {
+        let mut sinks = vec![OmssSinkStats::default(); max_sinks];
+        let mut a = OmssSessionStats {
+            session_id,
+            sinks_cap: max_sinks as u32,
+            sinks_ptr: if max_sinks == 0 {
+                0
+            } else {
+                sinks.as_mut_ptr() as u64
+            },
+            ..OmssSessionStats::request()
+        };
+        self.ioctl(OMSS_IOC_SESSION_STATS, &mut a)?;
+        sinks.truncate((a.nr_sinks as usize).min(max_sinks));
+        Ok((a, sinks))
+    }
+
     pub fn raw(&self, cmd: u32) -> Result<i32, i32> {
         let mut buf = [0u8; 256];
         self.ioctl(cmd, &mut buf)

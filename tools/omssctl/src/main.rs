@@ -1,6 +1,8 @@
 //! `omssctl`: control CLI for `/dev/omss`.
 
 mod dev;
+mod relay;
+mod stats;
 
 use clap::{Parser, Subcommand};
 use dev::Device;
@@ -28,6 +30,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Relay a stream 1->N through a new session, then report its stats.
+    Relay(Box<relay::RelayArgs>),
     /// Issue an ioctl with a zeroed 256-byte argument and print the result (for tests).
     #[command(hide = true)]
     RawIoctl {
@@ -77,6 +81,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Cmd::Relay(a) => relay::run(&cli.device, a),
         Cmd::RawIoctl { cmd } => {
             let n = parse_u32(cmd)?;
             match Device::open(&cli.device)?.raw(n) {

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The session buffer: a ring of page-backed entries, each shared by every sink that sends
+//! it, with slowest-sink-drop (`ring.rs` holds the pure accounting).
+
+pub(crate) mod ring;
+
+use kernel::{page::Page, prelude::*, sync::Arc};
+use ring::{Cursor, RingIndex, Span};
+
+/// One entry's payload: the bytes `0..len` laid over whole pages. Once stored it is never
+/// written again; the network stack may hold its pages after we drop them.
+pub(crate) struct Chunk {
+    pub(crate) pages: KVec<Page>,
+    pub(crate) len: usize,
+}
+
+/// The ring of a session: indices, user counts and the stored entries.
+pub(crate) struct SessionBuffer {
+    index: RingIndex,
+    users: KVec<u32>,
+    slots: KVec<Option<Arc<Chunk>>>,
+}
+
+impl SessionBuffer {
+    /// An empty buffer of `capacity` entries.
+    pub(crate) fn new(capacity: u32) -> Result<Self> {
+        let mut users = KVec::with_capacity(capacity as usize, GFP_KERNEL)?;
+        let mut slots = KVec::with_capacity(capacity as usize, GFP_KERNEL)?;
+        for _ in 0..capacity {
+            users.push(0, GFP_KERNEL)?;
+            slots.push(None, GFP_KERNEL)?;
+        }
+        Ok(Self {
+            index: RingIndex::new(capacity),
+            users,
+            slots,
+        })
+    }
+
+    /// The ring's indices and counters.
+    pub(crate) fn index(&self) -> &RingIndex {
+        &self.index
+    }
+
+    /// Stores a new entry, dropping the slowest sinks' oldest entry if the ring is full.
+    pub(crate) fn push(&mut self, chunk: Arc<Chunk>) {
+        let dropped = self.index.make_room(&mut self.users);
+        self.clear(dropped);
+        let (seq, released) = self.index.push(&mut self.users);
+        let slot = self.index.slot(seq);
+        self.slots[slot] = Some(chunk);
+        self.clear(released);
+    }
+
+    /// Attaches a sink at the newest entry.
+    pub(crate) fn add_sink(&mut self) -> Cursor {
+        self.index.add_sink()
+    }
+
+    /// Detaches a sink, releasing what only it still needed.
+    pub(crate) fn remove_sink(&mut self, cur: &Cursor) {
+        let released = self.index.remove_sink(cur, &mut self.users);
+        self.clear(released);
+    }
+
+    /// The entry a sink sends next, with its payload.
+    pub(crate) fn peek(&self, cur: &mut Cursor) -> Option<(u64, Arc<Chunk>)> {
+        let seq = self.index.peek(cur)?;
+        let chunk = self.slots[self.index.slot(seq)].clone()?;
+        Some((seq, chunk))
+    }
+
+    /// A sink finished sending entry `seq`.
+    pub(crate) fn complete(&mut self, cur: &mut Cursor, seq: u64) {
+        let released = self.index.complete(cur, seq, &mut self.users);
+        self.clear(released);
+    }
+
+    /// Drops every stored entry (the session is going away).
+    pub(crate) fn clear_all(&mut self) {
+        for slot in self.slots.iter_mut() {
+            *slot = None;
+        }
+    }
+
+    fn clear(&mut self, span: Span) {
+        for seq in span.start..span.end {
+            let slot = self.index.slot(seq);
+            self.slots[slot] = None;
+        }
+    }
+}

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A sink: sends the session's entries to one subscriber socket.
+
+use super::{args::Proto, session::Session};
+use crate::{
+    buffer::{
+        ring::{Cursor, RingIndex},
+        Chunk, SessionBuffer,
+    },
+    sched::task::{Job, Task},
+    shim::{
+        self,
+        sock::{Hook, Socket},
+        EV_STATE, EV_WRITE,
+    },
+    uapi,
+};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::*};
+use kernel::{
+    new_mutex,
+    page::Page,
+    prelude::*,
+    sync::{Arc, Mutex},
+};
+
+/// Entries a sink sends per run before it yields its worker.
+const BUDGET: u32 = 64;
+
+/// What a sink's run holds; its lock also makes removal wait for a run in progress.
+struct SinkRun {
+    /// The entry being sent: sequence, payload, bytes already sent.
+    current: Option<(u64, Arc<Chunk>, usize)>,
+    detached: bool,
+    hook: Option<Hook>,
+}
+
+/// One subscriber of a session.
+#[pin_data]
+pub(crate) struct Sink {
+    pub(crate) id: u32,
+    session: Arc<Session>,
+    pub(crate) sock: Socket,
+    proto: Proto,
+    #[pin]
+    run: Mutex<SinkRun>,
+    // Cursor in the ring, changed only under the session lock.
+    next: AtomicU64,
+    lost: AtomicU64,
+    in_ring: AtomicBool,
+    blocked: AtomicBool,
+    state: AtomicU32,
+    err: AtomicI32,
+    tx_bytes: AtomicU64,
+    tx_packets: AtomicU64,
+}
+
+enum Next {
+    Entry(u64, Arc<Chunk>),
+    Idle,
+    Done,
+}
+
+impl Sink {
+    /// A new sink, not yet attached or in the ring.
+    pub(crate) fn new(
+        id: u32,
+        session: Arc<Session>,
+        sock: Socket,
+        proto: Proto,
+    ) -> Result<Arc<Self>> {
+        let run = SinkRun {
+            current: None,
+            detached: false,
+            hook: None,
+        };
+        Arc::pin_init(
+            pin_init!(Self {
+                id,
+                session,
+                sock,
+                proto,
+                run <- new_mutex!(run, "omss_sink_run"),
+                next: AtomicU64::new(0),
+                lost: AtomicU64::new(0),
+                in_ring: AtomicBool::new(false),
+                blocked: AtomicBool::new(false),
+                state: AtomicU32::new(uapi::OMSS_SINK_ACTIVE),
+                err: AtomicI32::new(0),
+                tx_bytes: AtomicU64::new(0),
+                tx_packets: AtomicU64::new(0),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Installs the socket callbacks, which schedule `task`.
+    pub(crate) fn attach(&self, task: &Arc<Task>) -> Result {
+        let hook = self.sock.attach(task.clone())?;
+        self.run.lock().hook = Some(hook);
+        Ok(())
+    }
+
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            next: self.next.load(Relaxed),
+            lost: self.lost.load(Relaxed),
+        }
+    }
+
+    fn set_cursor(&self, c: Cursor) {
+        self.next.store(c.next, Relaxed);
+        self.lost.store(c.lost, Relaxed);
+    }
+
+    /// Enters the ring at `cur` (under the session lock).
+    pub(crate) fn join(&self, cur: Cursor) {
+        self.set_cursor(cur);
+        self.in_ring.store(true, Release);
+    }
+
+    /// Leaves the ring, releasing what only this sink held (under the session lock).
+    pub(crate) fn leave_ring(&self, buf: &mut SessionBuffer) {
+        if self.in_ring.swap(false, AcqRel) {
+            let mut cur = self.cursor();
+            // Count what was dropped under it before it left.
+            buf.index().peek(&mut cur);
+            self.set_cursor(cur);
+            buf.remove_sink(&cur);
+        }
+    }
+
+    /// Whether a new entry should wake this sink.
+    pub(crate) fn wants_data(&self) -> bool {
+        self.state.load(Relaxed) == uapi::OMSS_SINK_ACTIVE && !self.blocked.load(Relaxed)
+    }
+
+    /// Stops the sink for good: no run is in progress or will start, the callbacks are
+    /// restored, and the socket is the server's again.
+    pub(crate) fn shutdown(&self, task: &Task) {
+        task.retire();
+        let mut run = self.run.lock();
+        self.detach(&mut run);
+    }
+
+    fn detach(&self, run: &mut SinkRun) {
+        run.detached = true;
+        run.current = None;
+        if let Some(hook) = run.hook.take() {
+            self.sock.detach(hook);
+        }
+    }
+
+    /// Stats for `OMSS_IOC_SESSION_STATS` (under the session lock).
+    pub(crate) fn stats(&self, idx: &RingIndex) -> uapi::OmssSinkStats {
+        let cur = self.cursor();
+        let in_ring = self.in_ring.load(Acquire);
+        uapi::OmssSinkStats {
+            sink_id: self.id,
+            state: self.state.load(Relaxed),
+            err: self.err.load(Relaxed),
+            reserved: 0,
+            tx_bytes: self.tx_bytes.load(Relaxed),
+            tx_packets: self.tx_packets.load(Relaxed),
+            entries_lost: if in_ring { idx.lost(&cur) } else { cur.lost },
+            lag: if in_ring { idx.lag(&cur) } else { 0 },
+        }
+    }
+
+    fn next_entry(&self) -> Next {
+        let mut inner = self.session.inner.lock();
+        if !self.in_ring.load(Acquire) {
+            return Next::Idle;
+        }
+        let mut cur = self.cursor();
+        let next = inner.buf.peek(&mut cur);
+        self.set_cursor(cur);
+        match next {
+            Some((seq, chunk)) => Next::Entry(seq, chunk),
+            None if inner.state != uapi::OMSS_SESSION_RUNNING => {
+                self.leave_ring(&mut inner.buf);
+                Next::Done
+            }
+            None => Next::Idle,
+        }
+    }
+
+    fn complete(&self, seq: u64, len: usize) {
+        self.tx_bytes.fetch_add(len as u64, Relaxed);
+        self.tx_packets.fetch_add(1, Relaxed);
+        let mut inner = self.session.inner.lock();
+        if self.in_ring.load(Acquire) {
+            let mut cur = self.cursor();
+            inner.buf.complete(&mut cur, seq);
+            self.set_cursor(cur);
+        }
+    }
+
+    /// The payload this sink sends: the shared one, or in copy mode a private copy.
+    fn payload(&self, chunk: Arc<Chunk>) -> Result<Arc<Chunk>> {
+        if !self.session.copy {
+            return Ok(chunk);
+        }
+        let mut pages = KVec::with_capacity(chunk.pages.len(), GFP_KERNEL)?;
+        let mut left = chunk.len;
+        for src in chunk.pages.iter() {
+            let page = Page::alloc_page(GFP_KERNEL)?;
+            shim::copy_page(&page, src, left);
+            left = left.saturating_sub(kernel::page::PAGE_SIZE);
+            pages.push(page, GFP_KERNEL)?;
+        }
+        self.session
+            .pages_allocated
+            .fetch_add(pages.len() as u64, Relaxed);
+        Ok(Arc::new(
+            Chunk {
+                pages,
+                len: chunk.len,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn fail(&self, run: &mut SinkRun, err: Error) {
+        self.err.store(err.to_errno().abs(), Relaxed);
+        self.state.store(uapi::OMSS_SINK_FAILED, Relaxed);
+        self.leave_ring(&mut self.session.inner.lock().buf);
+        self.detach(run);
+    }
+
+    fn finish(&self, run: &mut SinkRun) {
+        if self.proto == Proto::Tcp {
+            self.sock.shutdown_write();
+        }
+        self.state.store(uapi::OMSS_SINK_DONE, Relaxed);
+        self.detach(run);
+    }
+}
+
+impl Job for Sink {
+    fn run(&self) -> bool {
+        let mut run = self.run.lock();
+        if run.detached || self.state.load(Relaxed) != uapi::OMSS_SINK_ACTIVE {
+            return false;
+        }
+        let mut retried = false;
+        for _ in 0..BUDGET {
+            let (seq, chunk, off) = match run.current.take() {
+                Some(cur) => cur,
+                None => match self.next_entry() {
+                    Next::Entry(seq, chunk) => match self.payload(chunk) {
+                        Ok(chunk) => (seq, chunk, 0),
+                        Err(e) => {
+                            self.fail(&mut run, e);
+                            return false;
+                        }
+                    },
+                    Next::Idle => return false,
+                    Next::Done => {
+                        self.finish(&mut run);
+                        return false;
+                    }
+                },
+            };
+            // A send that moves nothing is a full send queue.
+            let sent = self.sock.send_pages(&chunk.pages, off, chunk.len - off);
+            match sent.and_then(|n| if n == 0 { Err(EAGAIN) } else { Ok(n) }) {
+                Ok(n) if off + n >= chunk.len => {
+                    self.blocked.store(false, Relaxed);
+                    self.complete(seq, chunk.len);
+                }
+                Ok(n) => run.current = Some((seq, chunk, off + n)),
+                Err(e) if e == EAGAIN => {
+                    run.current = Some((seq, chunk, off));
+                    // Wait for write space; retry once in case it came before the flag.
+                    self.blocked.store(true, SeqCst);
+                    if retried {
+                        return false;
+                    }
+                    retried = true;
+                }
+                Err(e) => {
+                    self.fail(&mut run, e);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn wants(&self, events: u32) -> bool {
+        (events & EV_STATE != 0) || (events & EV_WRITE != 0 && self.blocked.swap(false, SeqCst))
+    }
+}

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Tasks: a source or sink job of a session, queued in its priority class.
+
+use super::{policy, pool::Pool};
+use crate::shim::sock::SockEvents;
+use core::sync::atomic::{AtomicU8, Ordering};
+use kernel::{
+    list::{AtomicTracker, ListArc, ListLinks, TryNewListArc},
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+};
+
+/// The work behind a task.
+pub(crate) trait Job: Send + Sync {
+    /// Does a bounded amount of work; returns `true` if work is left.
+    fn run(&self) -> bool;
+    /// Whether socket `events` should schedule this job. Runs in softirq: atomics only.
+    fn wants(&self, events: u32) -> bool;
+}
+
+/// A schedulable job with its class and run state.
+#[pin_data]
+pub(crate) struct Task {
+    #[pin]
+    links: ListLinks<0>,
+    #[pin]
+    tracker: AtomicTracker<0>,
+    state: AtomicU8,
+    class: u8,
+    pool: Arc<Pool>,
+    job: Arc<dyn Job>,
+}
+
+kernel::list::impl_has_list_links! {
+    impl HasListLinks<0> for Task { self.links }
+}
+kernel::list::impl_list_arc_safe! {
+    impl ListArcSafe<0> for Task { tracked_by tracker: AtomicTracker<0>; }
+}
+kernel::list::impl_list_item! {
+    impl ListItem<0> for Task { using ListLinks; }
+}
+
+impl Task {
+    /// A new idle task of `class` running `job` on `pool`.
+    pub(crate) fn new(pool: Arc<Pool>, class: u8, job: Arc<dyn Job>) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                links <- ListLinks::new(),
+                tracker <- AtomicTracker::new(),
+                state: AtomicU8::new(policy::IDLE),
+                class,
+                pool,
+                job,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Queues the task unless it is queued already; if it is running, it runs again after.
+    pub(crate) fn schedule(task: ArcBorrow<'_, Self>) {
+        let Ok(old) = task
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                let (new, _) = policy::on_schedule(s);
+                (new != s).then_some(new)
+            })
+        else {
+            return;
+        };
+        if policy::on_schedule(old).1 {
+            task.enqueue(ListArc::try_from_arc_borrow(task));
+        }
+    }
+
+    /// Never runs the task again (a queued copy is skipped).
+    pub(crate) fn retire(&self) {
+        self.state.store(policy::DEAD, Ordering::Release);
+    }
+
+    fn enqueue(&self, item: Option<ListArc<Self>>) {
+        match item {
+            Some(item) => self.pool.push(self.class as usize, item),
+            // The state machine guarantees one queued copy; this would be a bug.
+            None => pr_warn!("task queued twice\n"),
+        }
+    }
+
+    /// Runs the task on a worker (taken from a queue).
+    pub(crate) fn run_on_worker(item: ListArc<Self>) {
+        let task = item.into_arc();
+        let state = policy::on_pick(task.state.load(Ordering::Acquire));
+        if state != policy::RUNNING {
+            return; // retired while queued
+        }
+        task.state.store(policy::RUNNING, Ordering::Release);
+        let more = task.job.run();
+        let Ok(old) = task
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                let (new, _) = policy::on_done(s, more);
+                (new != s).then_some(new)
+            })
+        else {
+            return;
+        };
+        if policy::on_done(old, more).1 {
+            let arc = task.clone();
+            task.enqueue(ListArc::try_from_arc(arc).ok());
+        }
+    }
+}
+
+impl SockEvents for Task {
+    fn on_event(this: ArcBorrow<'_, Self>, events: u32) {
+        if this.job.wants(events) {
+            Task::schedule(this);
+        }
+    }
+}

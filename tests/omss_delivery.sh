@@ -1,0 +1,34 @@
+#!/bin/sh
+# Delivery through OMSS, UDP and TCP, 1->N for N = 1, 16, 128, in share and copy modes.
+# Every subscriber checks every frame (sequence, checksum; TCP: the byte stream), and the
+# relay's stats show that share mode stores each payload once while copy mode copies it
+# for every sink.
+. /omss/tests/lib.sh
+ktap_plan 24
+insmod /omss/omss.ko || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
+topology_up || { echo "Bail out! topology setup failed"; exit $KSFT_FAIL; }
+COUNT=150
+for proto in udp tcp; do
+	for mode in share copy; do
+		for n in 1 16 128; do
+			relay_run $proto $mode $n $COUNT
+			pkts=$(json_num $R/client.json packets)
+			lost=$(json_num $R/client.json lost)
+			errs=$(json_num $R/client.json errors)
+			ppe=$(relay_num pages_per_entry)
+			diag "$proto $mode n=$n: client packets=$pkts lost=$lost errors=$errs; relay pages/entry=$ppe"
+			if [ $client_rc -eq 0 ] && [ $relay_rc -eq 0 ] && [ "$pkts" = $((n * COUNT)) ]; then
+				ok "$proto $mode 1->$n: every subscriber got all $COUNT frames intact"
+			else
+				not_ok "$proto $mode 1->$n: every subscriber got all $COUNT frames intact"
+			fi
+			# Pages per entry: share ~1 whatever N; copy ~1 + N.
+			if [ $mode = share ]; then
+				check "$proto share 1->$n: pages per entry $ppe <= 1.5" fcmp "${ppe:-99} <= 1.5"
+			else
+				check "$proto copy 1->$n: pages per entry $ppe >= 0.9 * (1 + $n)" fcmp "${ppe:-0} >= 0.9 * (1 + $n)"
+			fi
+		done
+	done
+done
+ktap_finish

@@ -4,4 +4,4 @@ set -euo pipefail
 . "$(dirname "$0")/guest/env.sh"
 cd "$OMSS_ROOT"
 RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --release --target x86_64-unknown-linux-gnu \
-	-p omssctl -p omss-media || die "building the tools failed"
+	-p omssctl -p omss-media -p omss-guest-tests || die "building the tools failed"

@@ -4,8 +4,13 @@
 
 #[path = "../../relay/args.rs"]
 mod args;
+#[path = "../../sched/classq.rs"]
+mod classq;
+#[path = "../../sched/policy.rs"]
+mod policy;
 #[path = "../../buffer/ring.rs"]
 mod ring;
 
 mod args_tests;
 mod ring_tests;
+mod sched_tests;

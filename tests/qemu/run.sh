@@ -14,7 +14,7 @@ TIMEOUT=${OMSS_QEMU_TIMEOUT:-600}
 [ -f "$BZIMAGE" ] || die "no guest kernel at $BZIMAGE (run tools/setup.sh)"
 [ -f omss.ko ] || die "omss.ko not built (run make)"
 BIN=target/x86_64-unknown-linux-gnu/release
-for t in omssctl omss-server omss-client; do [ -x "$BIN/$t" ] || die "$BIN/$t missing (run make tools)"; done
+for t in omssctl omss-server omss-client omss-abi-test; do [ -x "$BIN/$t" ] || die "$BIN/$t missing (run make tools)"; done
 
 demo=0
 if [ "${1:-}" = --demo ]; then demo=1; shift; set -- demo.sh; fi
@@ -37,7 +37,7 @@ build_root() {
 	done
 	cp tests/qemu/init "$ROOT/init" && chmod +x "$ROOT/init"
 	cp omss.ko "$ROOT/omss/"
-	cp "$BIN"/{omssctl,omss-server,omss-client} "$ROOT/omss/bin/"
+	cp "$BIN"/{omssctl,omss-server,omss-client,omss-abi-test} "$ROOT/omss/bin/"
 	cp tests/*.sh "$ROOT/omss/tests/"
 	echo "root:x:0:0::/:/bin/sh" >"$ROOT/etc/passwd"
 	echo "nobody:x:65534:65534::/:/bin/sh" >>"$ROOT/etc/passwd"

@@ -20,7 +20,7 @@ impl Device {
     }
 
     /// Issues `cmd` with `arg`; returns the ioctl's value or the errno.
-    fn ioctl<T>(&self, cmd: u32, arg: &mut T) -> Result<i32, i32> {
+    pub fn ioctl<T>(&self, cmd: u32, arg: &mut T) -> Result<i32, i32> {
         // SAFETY: `arg` is a live, exclusive `T` of the size encoded in `cmd`.
         let r = unsafe { libc::ioctl(self.file.as_raw_fd(), cmd as _, arg as *mut T) };
         if r < 0 {

@@ -1,6 +1,6 @@
 //! `omssctl`: control CLI for `/dev/omss`.
 
-mod dev;
+use omssctl::dev;
 mod relay;
 mod stats;
 

@@ -1,8 +1,8 @@
 //! `omssctl relay`: the streaming server's side of OMSS. Opens the source and sink sockets,
 //! hands them to a session, then reports stats. Reads churn commands from `--commands`.
 
-use crate::dev::{errno_text, Device};
 use crate::stats::{print_stats, stats_json};
+use omssctl::dev::{errno_text, Device};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;

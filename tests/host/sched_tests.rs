@@ -1,0 +1,119 @@
+//! Class-queue ordering, the task state machine and pool growth (`sched/`).
+
+use crate::classq::*;
+use crate::policy::*;
+use proptest::prelude::*;
+use std::collections::VecDeque;
+
+struct Q(VecDeque<(usize, u32)>);
+
+impl Fifo for Q {
+    type Item = (usize, u32);
+    fn push_back(&mut self, item: Self::Item) {
+        self.0.push_back(item);
+    }
+    fn pop_front(&mut self) -> Option<Self::Item> {
+        self.0.pop_front()
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn queues() -> ClassQueues<Q> {
+    ClassQueues::new(std::array::from_fn(|_| Q(VecDeque::new())))
+}
+
+#[test]
+fn highest_class_first_fifo_within() {
+    let mut q = queues();
+    q.push(1, (1, 0));
+    q.push(7, (7, 0));
+    q.push(1, (1, 1));
+    q.push(7, (7, 1));
+    q.push(3, (3, 0));
+    let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+    assert_eq!(order, [(7, 0), (7, 1), (3, 0), (1, 0), (1, 1)]);
+    assert_eq!(q.len(), 0);
+    // Out-of-range classes are clamped to the highest.
+    q.push(99, (7, 2));
+    assert_eq!(q.pop(), Some((7, 2)));
+}
+
+proptest! {
+    /// Against a model: every pop returns the oldest item of the highest non-empty class.
+    #[test]
+    fn class_queue_model(ops in proptest::collection::vec(proptest::option::of(0..NR_CLASSES), 1..200)) {
+        let mut q = queues();
+        let mut model: Vec<VecDeque<(usize, u32)>> = vec![VecDeque::new(); NR_CLASSES];
+        for (i, op) in ops.into_iter().enumerate() {
+            match op {
+                Some(c) => {
+                    q.push(c, (c, i as u32));
+                    model[c].push_back((c, i as u32));
+                }
+                None => {
+                    let want = model.iter_mut().rev().find_map(|m| m.pop_front());
+                    prop_assert_eq!(q.pop(), want);
+                }
+            }
+            prop_assert_eq!(q.len(), model.iter().map(|m| m.len()).sum::<usize>());
+        }
+    }
+
+    /// Whatever the interleaving of schedule requests with one worker's pick and done, the
+    /// task is in the queue at most once, never runs twice at once, and a request made while
+    /// it runs is never lost.
+    #[test]
+    fn task_state_machine(ops in proptest::collection::vec(0..3u8, 1..200)) {
+        let mut state = IDLE;
+        let mut queued = 0;
+        let mut running = false;
+        let mut pending = false; // a request arrived since the run started
+        for op in ops {
+            match op {
+                0 => {
+                    let (s, push) = on_schedule(state);
+                    if running { pending = true; }
+                    state = s;
+                    if push { queued += 1; }
+                }
+                1 if queued > 0 && !running => {
+                    queued -= 1;
+                    state = on_pick(state);
+                    prop_assert_eq!(state, RUNNING);
+                    running = true;
+                    pending = false;
+                }
+                2 if running => {
+                    let (s, push) = on_done(state, false);
+                    running = false;
+                    prop_assert_eq!(push, pending, "a request during the run must requeue it");
+                    state = s;
+                    if push { queued += 1; }
+                }
+                _ => {}
+            }
+            prop_assert!(queued <= 1, "queued twice");
+        }
+    }
+}
+
+#[test]
+fn retired_tasks_stay_dead() {
+    assert_eq!(on_schedule(DEAD), (DEAD, false));
+    assert_eq!(on_pick(DEAD), DEAD);
+    assert_eq!(on_done(DEAD, true), (DEAD, false));
+    // A run that stops with work left goes back to its queue.
+    assert_eq!(on_done(RUNNING, true), (QUEUED, true));
+}
+
+#[test]
+fn pool_doubles_up_to_its_cap_only_when_no_worker_is_idle() {
+    assert_eq!(grow_by(2, 0, 5, 64), 2);
+    assert_eq!(grow_by(4, 0, 1, 64), 4);
+    assert_eq!(grow_by(48, 0, 1, 64), 16);
+    assert_eq!(grow_by(64, 0, 9, 64), 0);
+    assert_eq!(grow_by(2, 1, 9, 64), 0, "an idle worker will take it");
+    assert_eq!(grow_by(2, 0, 0, 64), 0, "nothing waits");
+}

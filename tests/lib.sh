@@ -54,33 +54,37 @@ in_sub() { ip netns exec sub "$@"; }
 json_num() { sed -n "s/.*\"$2\": *\([0-9.eE+-]*\).*/\1/p" "$1" | head -1; }
 
 # relay_run PROTO MODE N COUNT [omssctl relay options...]
-# Streams COUNT frames (1400 B, 1 Mbit/s) from src through an OMSS session on relay to N
-# subscribers on sub. Leaves the client's JSON in $R/client.json, the relay's in
-# $R/relay.json and exit codes in $client_rc and $relay_rc.
+# Streams COUNT frames (1400 B, $RATE kbit/s, default 1000) from src through an OMSS session
+# on relay to N sinks, and $CLIENT_N (default N) subscribers on sub check them with
+# $CLIENT_CHECKS (default: no loss, no errors, all COUNT frames) plus $CLIENT_ARGS.
+# Leaves the client's JSON in $R/client.json, the relay's in $R/relay.json and exit codes in
+# $client_rc and $relay_rc.
 R=/tmp/relay
 relay_run() {
 	local proto=$1 mode=$2 n=$3 count=$4
 	shift 4
+	local cn=${CLIENT_N:-$n} rate=${RATE:-1000}
+	local checks=${CLIENT_CHECKS---max-loss 0 --max-errors 0 --min-packets $count}
 	rm -rf $R && mkdir -p $R
 	if [ "$proto" = udp ]; then
-		in_sub omss-client --proto udp --bind $SUB_IP:7000 -n "$n" --rcvbuf 4194304 \
-			--max-loss 0 --max-errors 0 --min-packets "$count" --json >$R/client.json 2>$R/client.err &
+		in_sub omss-client --proto udp --bind $SUB_IP:7000 -n "$cn" --rcvbuf 4194304 \
+			$checks $CLIENT_ARGS --json >$R/client.json 2>$R/client.err &
 		local cpid=$!
 		sleep 0.5
 		in_relay omssctl relay --source-udp $RELAY_SRC_IP:5000 --sink-udp $SUB_IP:7000 -n "$n" \
 			--mode "$mode" --idle-exit 1.5 --duration 60 --json "$@" >$R/relay.json 2>$R/relay.err &
 		local rpid=$!
 		sleep 0.5
-		in_src omss-server --proto udp --to $RELAY_SRC_IP:5000 --count "$count" --rate 1000 2>$R/server.err
+		in_src omss-server --proto udp --to $RELAY_SRC_IP:5000 --count "$count" --rate "$rate" 2>$R/server.err
 	else
-		in_src omss-server --proto tcp --listen $SRC_IP:6000 --wait-clients 1 --count "$count" --rate 1000 \
+		in_src omss-server --proto tcp --listen $SRC_IP:6000 --wait-clients 1 --count "$count" --rate "$rate" \
 			2>$R/server.err &
 		local spid=$!
 		in_relay omssctl relay --source-tcp $SRC_IP:6000 --sink-tcp-listen $RELAY_SUB_IP:7000 -n "$n" \
 			--mode "$mode" --duration 60 --json "$@" >$R/relay.json 2>$R/relay.err &
 		local rpid=$!
-		in_sub omss-client --proto tcp --connect $RELAY_SUB_IP:7000 -n "$n" \
-			--max-loss 0 --max-errors 0 --min-packets "$count" --json >$R/client.json 2>$R/client.err &
+		in_sub omss-client --proto tcp --connect $RELAY_SUB_IP:7000 -n "$cn" \
+			$checks $CLIENT_ARGS --json >$R/client.json 2>$R/client.err &
 		local cpid=$!
 		wait $spid
 	fi
@@ -96,3 +100,8 @@ relay_run() {
 relay_num() { sed -n "s/.*\"$1\": *\([0-9.eE+-]*\).*/\1/p" $R/relay.json | head -1; }
 # awk comparison: fcmp "1.2 <= 1.5"
 fcmp() { awk "BEGIN { exit !($1) }"; }
+
+# Sinks of the relay's final JSON in a given state: sinks_in STATE
+sinks_in() { grep -o '"state":"[a-z]*"' $R/relay.json | tail -n +2 | grep -c "\"$1\""; }
+# Per-subscriber packet counts from the client's JSON, in subscriber order.
+sub_packets() { grep '"packets"' $R/client.json | tail -n +2 | sed 's/[^0-9]//g'; }

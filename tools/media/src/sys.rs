@@ -97,6 +97,24 @@ pub fn port_add(addr: SocketAddr, offset: u64) -> Result<SocketAddr, String> {
     Ok(a)
 }
 
+/// Makes closing `s` send a RST instead of a FIN (SO_LINGER with a zero timeout).
+pub fn set_reset_on_close(s: &impl std::os::fd::AsRawFd) {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `s` is an open socket and `l` a valid linger value of the given size.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,9 @@ pub struct RelayArgs {
     /// sources, which never end.
     #[arg(long)]
     idle_exit: Option<f64>,
+    /// After the source ended, wait at most this long for the sinks to drain.
+    #[arg(long, default_value_t = 10.0)]
+    drain_timeout: f64,
     /// Print stats every this many seconds.
     #[arg(long)]
     stats_every: Option<f64>,
@@ -222,6 +225,7 @@ pub fn run(device: &str, a: &RelayArgs) -> Result<(), String> {
     };
     let mut last = Instant::now();
     let (mut last_rx, mut last_rx_at) = (0, Instant::now());
+    let mut ended_at: Option<Instant> = None;
     let mut alive = true;
     while alive {
         if let Some(lines) = commands.as_mut() {
@@ -250,7 +254,15 @@ pub fn run(device: &str, a: &RelayArgs) -> Result<(), String> {
         let timed_out = a
             .duration
             .is_some_and(|d| start.elapsed().as_secs_f64() >= d);
-        if timed_out || idle || (ended && all_sinks_settled(r.dev()?, session, r.sinks.len())?) {
+        if ended {
+            ended_at.get_or_insert_with(Instant::now);
+        }
+        let drained = ended_at.is_some_and(|t| t.elapsed().as_secs_f64() >= a.drain_timeout);
+        if timed_out
+            || idle
+            || drained
+            || (ended && all_sinks_settled(r.dev()?, session, r.sinks.len())?)
+        {
             break;
         }
     }

@@ -78,6 +78,13 @@ struct Args {
     /// excluded from totals and checks.
     #[arg(long = "stall-subscriber", value_name = "J")]
     stall: Vec<usize>,
+    /// TCP: stalled subscriber J is reset (RST) after `--reset-after-ms`
+    /// (repeatable; implies `--stall-subscriber J`).
+    #[arg(long = "reset-subscriber", value_name = "J")]
+    reset: Vec<usize>,
+    /// When the subscribers named by `--reset-subscriber` are reset.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    reset_after_ms: u64,
     /// UDP: SO_RCVBUF in bytes (capped by net.core.rmem_max).
     #[arg(long, value_name = "BYTES")]
     rcvbuf: Option<usize>,
@@ -272,7 +279,7 @@ fn open(a: &Args, j: usize) -> Result<Sub, String> {
         stats: SubStats::new(end_copies),
         pending: Vec::new(),
         done: false,
-        stalled: a.stall.contains(&j),
+        stalled: a.stall.contains(&j) || a.reset.contains(&j),
     })
 }
 
@@ -344,6 +351,19 @@ fn main() {
         .map(|j| open(&a, j).unwrap_or_else(|e| fail(format!("subscriber {j}: {e}"))))
         .collect();
     let (stalled, subs): (Vec<Sub>, Vec<Sub>) = subs.into_iter().partition(|s| s.stalled);
+    let (to_reset, stalled): (Vec<Sub>, Vec<Sub>) =
+        stalled.into_iter().partition(|s| a.reset.contains(&s.id));
+    let reset_ids: Vec<(usize, SocketAddr)> = to_reset.iter().map(|s| (s.id, s.addr)).collect();
+    let reset_after = Duration::from_millis(a.reset_after_ms);
+    let resetter = std::thread::spawn(move || {
+        std::thread::sleep(reset_after);
+        // Dropping each socket closes it, with a RST.
+        for s in to_reset {
+            if let Sock::Tcp(t) = &s.sock {
+                sys::set_reset_on_close(t);
+            }
+        }
+    });
     let active = subs.len();
     eprintln!(
         "omss-client: ready: {} subscribers ({active} reading)",
@@ -379,16 +399,25 @@ fn main() {
     let elapsed_s = (now_ns() - t0) as f64 / 1e9;
     done.extend(stalled);
     done.sort_by_key(|s| s.id);
-    let rows = done
-        .into_iter()
-        .map(|mut s| {
-            if s.stalled {
-                return (SubReport::stalled(s.id, s.addr.to_string()), Vec::new());
-            }
-            let r = s.stats.report(s.id, s.addr.to_string(), a.expect_count);
-            (r, std::mem::take(&mut s.stats.lat_ns))
-        })
+    resetter.join().expect("resetter panicked");
+    // Reset subscribers are reported like stalled ones: excluded from totals and checks.
+    let mut rows: Vec<_> = reset_ids
+        .iter()
+        .map(|(id, addr)| (*id, SubReport::stalled(*id, addr.to_string()), Vec::new()))
         .collect();
+    rows.extend(done.into_iter().map(|mut s| {
+        if s.stalled {
+            return (
+                s.id,
+                SubReport::stalled(s.id, s.addr.to_string()),
+                Vec::new(),
+            );
+        }
+        let r = s.stats.report(s.id, s.addr.to_string(), a.expect_count);
+        (s.id, r, std::mem::take(&mut s.stats.lat_ns))
+    }));
+    rows.sort_by_key(|r| r.0);
+    let rows = rows.into_iter().map(|(_, r, lat)| (r, lat)).collect();
     let limits = Limits {
         max_loss: a.max_loss,
         max_errors: a.max_errors,

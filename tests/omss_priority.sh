@@ -1,0 +1,44 @@
+#!/bin/sh
+# Priority: two sessions of different classes (7 and 0) under CPU overload, each a UDP
+# 1->N stream, on a relay confined to one worker thread so that the relay is the bottleneck,
+# not the load generators. The high-priority session's subscribers see lower loss and latency.
+. /omss/tests/lib.sh
+ktap_plan 3
+insmod /omss/omss.ko workers=1 workers_max=1 || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
+topology_up || { echo "Bail out! topology setup failed"; exit $KSFT_FAIL; }
+N=${PRIO_SINKS:-64} COUNT=${PRIO_COUNT:-2000} RATE=${PRIO_RATE:-10000}
+T=/tmp/prio
+mkdir -p $T
+for c in hi lo; do
+	port=7000; [ $c = lo ] && port=8000
+	in_sub omss-client --proto udp --bind $SUB_IP:$port -n $N --rcvbuf 4194304 --idle-ms 3000 \
+		--json >$T/$c.json 2>$T/$c.err &
+	eval ${c}_client=\$!
+done
+sleep 1
+in_relay omssctl relay --priority 7 --source-udp $RELAY_SRC_IP:5000 --sink-udp $SUB_IP:7000 -n $N \
+	--idle-exit 2 --duration 90 --rcvbuf 262144 --json >$T/hi-relay.json 2>$T/hi-relay.err &
+hi_relay=$!
+in_relay omssctl relay --priority 0 --source-udp $RELAY_SRC_IP:5001 --sink-udp $SUB_IP:8000 -n $N \
+	--idle-exit 2 --duration 90 --rcvbuf 262144 --json >$T/lo-relay.json 2>$T/lo-relay.err &
+lo_relay=$!
+sleep 1
+in_src omss-server --proto udp --to $RELAY_SRC_IP:5000 --count $COUNT --rate $RATE 2>/dev/null &
+in_src omss-server --proto udp --to $RELAY_SRC_IP:5001 --count $COUNT --rate $RATE 2>/dev/null
+wait $hi_client $lo_client $hi_relay $lo_relay
+for c in hi lo; do
+	eval ${c}_loss=$(json_num $T/$c.json loss_ratio)
+	eval ${c}_med=$(json_num $T/$c.json latency_median_us)
+	eval ${c}_p99=$(json_num $T/$c.json latency_p99_us)
+	eval ${c}_pk=$(json_num $T/$c.json packets)
+done
+diag "class 7: packets=$hi_pk loss=$hi_loss latency median=${hi_med}us p99=${hi_p99}us"
+diag "class 0: packets=$lo_pk loss=$lo_loss latency median=${lo_med}us p99=${lo_p99}us"
+diag "relay class 7: dropped=$(sed -n 's/.*"entries_dropped":\([0-9]*\).*/\1/p' $T/hi-relay.json)," \
+	"class 0: dropped=$(sed -n 's/.*"entries_dropped":\([0-9]*\).*/\1/p' $T/lo-relay.json)"
+check "the CPU was overloaded: the low class lost packets or waited over 10 ms" \
+	fcmp "${lo_loss:-0} > 0 || ${lo_med:-0} > 10000"
+check "class 7 loss ($hi_loss) <= class 0 loss ($lo_loss)" fcmp "${hi_loss:-1} <= ${lo_loss:-0}"
+check "class 7 median latency (${hi_med}us) < class 0 (${lo_med}us)" fcmp "${hi_med:-1e12} < ${lo_med:-0}"
+rmmod omss
+ktap_finish

@@ -5,14 +5,59 @@
 
 pub(crate) mod ring;
 
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{page::Page, prelude::*, sync::Arc};
 use ring::{Cursor, RingIndex, Span};
 
+/// Payloads alive, module-wide (for the leak checks).
+pub(crate) static ENTRIES_LIVE: AtomicU64 = AtomicU64::new(0);
+/// Payload pages OMSS holds, module-wide: counted where they are allocated, released
+/// where their holder (a [`Chunk`] or a receive spare) drops them.
+pub(crate) static PAGES_LIVE: AtomicU64 = AtomicU64::new(0);
+
+/// Allocates a payload page and counts it.
+pub(crate) fn alloc_payload_page() -> Result<Page> {
+    let page = Page::alloc_page(GFP_KERNEL)?;
+    PAGES_LIVE.fetch_add(1, Relaxed);
+    Ok(page)
+}
+
+/// Uncounts payload pages that are being dropped.
+pub(crate) fn release_payload_pages(n: usize) {
+    PAGES_LIVE.fetch_sub(n as u64, Relaxed);
+}
+
 /// One entry's payload: the bytes `0..len` laid over whole pages. Once stored it is never
 /// written again; the network stack may hold its pages after we drop them.
+/// `new` is its only constructor, so that every payload is counted.
 pub(crate) struct Chunk {
-    pub(crate) pages: KVec<Page>,
-    pub(crate) len: usize,
+    pages: KVec<Page>,
+    len: usize,
+}
+
+impl Chunk {
+    /// A payload of `len` bytes over `pages` (allocated by `alloc_payload_page`).
+    pub(crate) fn new(pages: KVec<Page>, len: usize) -> Self {
+        ENTRIES_LIVE.fetch_add(1, Relaxed);
+        Self { pages, len }
+    }
+
+    /// The pages holding the payload.
+    pub(crate) fn pages(&self) -> &[Page] {
+        &self.pages
+    }
+
+    /// Payload bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        ENTRIES_LIVE.fetch_sub(1, Relaxed);
+        release_payload_pages(self.pages.len());
+    }
 }
 
 /// The ring of a session: indices, user counts and the stored entries.

@@ -5,12 +5,18 @@
 
 use super::{
     args::{check_create, check_header, MAX_SESSIONS, MODE_COPY, NR_CLASSES},
-    session::Session,
+    session::{Session, SESSIONS_LIVE},
     slots::Slots,
     Engine,
 };
-use crate::{shim, shim::sock::Socket, uapi};
-use core::mem::size_of;
+use crate::{
+    buffer::{ENTRIES_LIVE, PAGES_LIVE},
+    sched::task::TASKS_RUN,
+    shim,
+    shim::sock::Socket,
+    uapi,
+};
+use core::{mem::size_of, sync::atomic::Ordering::Relaxed};
 use kernel::{
     new_mutex,
     prelude::*,
@@ -35,7 +41,8 @@ plain_abi!(
     uapi::OmssSinkAdd,
     uapi::OmssTarget,
     uapi::OmssSessionStats,
-    uapi::OmssSinkStats
+    uapi::OmssSinkStats,
+    uapi::OmssEngineStats
 );
 
 struct Sessions {
@@ -160,6 +167,21 @@ impl ControlFile {
                 },
             ),
             uapi::OMSS_IOC_SESSION_STATS => self.stats(arg),
+            uapi::OMSS_IOC_ENGINE_STATS => with_arg(
+                arg,
+                |v: &uapi::OmssEngineStats| (v.size, &[]),
+                |v| {
+                    if v.reserved != [0; 2] {
+                        return Err(EINVAL);
+                    }
+                    (v.workers, v.workers_idle) = self.engine.pool.threads();
+                    v.sessions = SESSIONS_LIVE.load(Relaxed);
+                    v.entries_live = ENTRIES_LIVE.load(Relaxed);
+                    v.pages_live = PAGES_LIVE.load(Relaxed);
+                    v.tasks_run = TASKS_RUN.load(Relaxed);
+                    Ok(true)
+                },
+            ),
             _ => Err(ENOTTY),
         }
     }

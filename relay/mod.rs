@@ -55,7 +55,7 @@ impl Engine {
         let pool = Pool::start(workers, params.workers_max)?;
         pr_info!(
             "{} workers (up to {})\n",
-            pool.threads(),
+            pool.threads().0,
             params.workers_max
         );
         Ok(Arc::new(Self { params, pool }, GFP_KERNEL)?)

@@ -14,12 +14,31 @@ use crate::{
     shim::sock::Socket,
     uapi,
 };
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::{
     new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
 };
+
+/// Sessions alive, module-wide.
+pub(crate) static SESSIONS_LIVE: AtomicU32 = AtomicU32::new(0);
+
+/// Counts a session while it exists.
+struct LiveSession;
+
+impl LiveSession {
+    fn new() -> Self {
+        SESSIONS_LIVE.fetch_add(1, Relaxed);
+        Self
+    }
+}
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        SESSIONS_LIVE.fetch_sub(1, Relaxed);
+    }
+}
 
 /// A sink and its task.
 pub(crate) struct SinkEntry {
@@ -51,6 +70,7 @@ pub(crate) struct Session {
     rx_bytes: AtomicU64,
     rx_packets: AtomicU64,
     pub(crate) pages_allocated: AtomicU64,
+    _live: LiveSession,
 }
 
 /// Facts of a socket, as the pure checks take them.
@@ -94,6 +114,7 @@ impl Session {
                 rx_bytes: AtomicU64::new(0),
                 rx_packets: AtomicU64::new(0),
                 pages_allocated: AtomicU64::new(0),
+                _live: LiveSession::new(),
             }),
             GFP_KERNEL,
         )
@@ -172,7 +193,7 @@ impl Session {
 
     /// Stores a received entry and wakes the sinks.
     pub(crate) fn store(&self, chunk: Chunk) -> Result {
-        let len = chunk.len as u64;
+        let len = chunk.len() as u64;
         let chunk = Arc::new(chunk, GFP_KERNEL)?;
         self.rx_bytes.fetch_add(len, Relaxed);
         self.rx_packets.fetch_add(1, Relaxed);

@@ -5,6 +5,7 @@
 use super::{args::Proto, session::Session};
 use crate::{
     buffer::{
+        alloc_payload_page,
         ring::{Cursor, RingIndex},
         Chunk, SessionBuffer,
     },
@@ -19,7 +20,6 @@ use crate::{
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::*};
 use kernel::{
     new_mutex,
-    page::Page,
     prelude::*,
     sync::{Arc, Mutex},
 };
@@ -201,10 +201,10 @@ impl Sink {
         if !self.session.copy {
             return Ok(chunk);
         }
-        let mut pages = KVec::with_capacity(chunk.pages.len(), GFP_KERNEL)?;
-        let mut left = chunk.len;
-        for src in chunk.pages.iter() {
-            let page = Page::alloc_page(GFP_KERNEL)?;
+        let mut pages = KVec::with_capacity(chunk.pages().len(), GFP_KERNEL)?;
+        let mut left = chunk.len();
+        for src in chunk.pages().iter() {
+            let page = alloc_payload_page()?;
             shim::copy_page(&page, src, left);
             left = left.saturating_sub(kernel::page::PAGE_SIZE);
             pages.push(page, GFP_KERNEL)?;
@@ -212,13 +212,7 @@ impl Sink {
         self.session
             .pages_allocated
             .fetch_add(pages.len() as u64, Relaxed);
-        Ok(Arc::new(
-            Chunk {
-                pages,
-                len: chunk.len,
-            },
-            GFP_KERNEL,
-        )?)
+        Ok(Arc::new(Chunk::new(pages, chunk.len()), GFP_KERNEL)?)
     }
 
     fn fail(&self, run: &mut SinkRun, err: Error) {
@@ -263,11 +257,11 @@ impl Job for Sink {
                 },
             };
             // A send that moves nothing is a full send queue.
-            let sent = self.sock.send_pages(&chunk.pages, off, chunk.len - off);
+            let sent = self.sock.send_pages(chunk.pages(), off, chunk.len() - off);
             match sent.and_then(|n| if n == 0 { Err(EAGAIN) } else { Ok(n) }) {
-                Ok(n) if off + n >= chunk.len => {
+                Ok(n) if off + n >= chunk.len() => {
                     self.blocked.store(false, Relaxed);
-                    self.complete(seq, chunk.len);
+                    self.complete(seq, chunk.len());
                 }
                 Ok(n) => run.current = Some((seq, chunk, off + n)),
                 Err(e) if e == EAGAIN => {

@@ -4,7 +4,7 @@
 
 use super::{args::Proto, session::Session};
 use crate::{
-    buffer::Chunk,
+    buffer::{alloc_payload_page, release_payload_pages, Chunk},
     sched::task::{Job, Task},
     shim::{
         sock::{Hook, Socket, MAX_IOV_PAGES},
@@ -29,6 +29,12 @@ struct SourceRun {
     spare: KVec<Page>,
     detached: bool,
     hook: Option<Hook>,
+}
+
+impl Drop for SourceRun {
+    fn drop(&mut self) {
+        release_payload_pages(self.spare.len());
+    }
 }
 
 /// The source socket of a session.
@@ -88,7 +94,7 @@ impl Source {
     fn receive(&self, run: &mut SourceRun) -> Result<Recv> {
         let max = self.max_entry();
         while run.spare.len() * PAGE_SIZE < max {
-            run.spare.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
+            run.spare.push(alloc_payload_page()?, GFP_KERNEL)?;
             self.session.pages_allocated.fetch_add(1, Relaxed);
         }
         let (len, truncated) = match self.sock.recv_pages(&run.spare, max) {
@@ -115,13 +121,10 @@ impl Source {
         let used = len.div_ceil(PAGE_SIZE);
         let mut pages = KVec::with_capacity(used, GFP_KERNEL)?;
         for slot in run.spare.iter_mut().take(used) {
-            pages.push(
-                core::mem::replace(slot, Page::alloc_page(GFP_KERNEL)?),
-                GFP_KERNEL,
-            )?;
+            pages.push(core::mem::replace(slot, alloc_payload_page()?), GFP_KERNEL)?;
         }
         self.session.pages_allocated.fetch_add(used as u64, Relaxed);
-        Ok(Recv::Entry(Chunk { pages, len }))
+        Ok(Recv::Entry(Chunk::new(pages, len)))
     }
 }
 

@@ -82,9 +82,10 @@ impl Pool {
         Ok(pool)
     }
 
-    /// Number of worker threads.
-    pub(crate) fn threads(&self) -> u32 {
-        self.state.lock().threads
+    /// Worker threads, and how many of them are idle.
+    pub(crate) fn threads(&self) -> (u32, u32) {
+        let st = self.state.lock();
+        (st.threads, st.idle)
     }
 
     fn add_threads(self: &Arc<Self>, n: u32) -> Result {

@@ -4,7 +4,10 @@
 
 use super::{policy, pool::Pool};
 use crate::shim::sock::SockEvents;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+/// Task runs so far, module-wide.
+pub(crate) static TASKS_RUN: AtomicU64 = AtomicU64::new(0);
 use kernel::{
     list::{AtomicTracker, ListArc, ListLinks, TryNewListArc},
     prelude::*,
@@ -95,6 +98,7 @@ impl Task {
             return; // retired while queued
         }
         task.state.store(policy::RUNNING, Ordering::Release);
+        TASKS_RUN.fetch_add(1, Ordering::Relaxed);
         let more = task.job.run();
         let Ok(old) = task
             .state

@@ -1,20 +1,42 @@
 #!/bin/sh
-# `make run`: what OMSS can do so far, shown from inside the guest.
+# `make run`: OMSS relaying a live stream 1->N inside the guest, UDP then TCP, with stats.
+# Three hosts (network namespaces): src runs the media server, relay runs OMSS driven by
+# omssctl (the streaming server's side), sub runs the subscribers.
 . /omss/tests/lib.sh
+N=${DEMO_SINKS:-16}
 echo "== guest: $(uname -sr), $(nproc) vCPUs"
 echo "== insmod omss.ko"
 insmod /omss/omss.ko || exit 1
-dmesg | grep -i omss | tail -2
-echo "== ls -l /dev/omss"
+dmesg | grep 'omss:' | tail -2
 ls -l /dev/omss
-echo "== omssctl version"
 omssctl version || exit 1
-echo "== modinfo omss.ko"
-modinfo /omss/omss.ko | grep -E '^(description|version|parm):'
-echo "== emulators: a 1->4 UDP stream from the source host to the subscriber host"
 topology_up || exit 1
-in_sub omss-client --proto udp --bind $SUB_IP:5000 -n 4 --max-loss 0 --max-errors 0 &
+
+echo
+echo "== UDP: media server -> OMSS (share mode) -> $N subscribers, 1400 B at 1 Mbit/s"
+in_sub omss-client --proto udp --bind $SUB_IP:7000 -n $N --max-loss 0 --max-errors 0 2>&1 | tail -2 &
+c=$!
 sleep 0.5
-in_src omss-server --proto udp --to $SUB_IP:5000 --fanout 4 --count 100 --rate 1000
-wait $! || exit 1
-rmmod omss
+in_relay omssctl relay --source-udp $RELAY_SRC_IP:5000 --sink-udp $SUB_IP:7000 -n $N \
+	--stats-every 1 --idle-exit 1.5 &
+r=$!
+sleep 0.5
+in_src omss-server --proto udp --to $RELAY_SRC_IP:5000 --count 300 --rate 1000 2>/dev/null
+wait $c || exit 1
+wait $r || exit 1
+
+echo
+echo "== TCP: media server -> OMSS (share mode) -> $N subscribers, until the server's EOF"
+in_src omss-server --proto tcp --listen $SRC_IP:6000 --wait-clients 1 --count 300 --rate 1000 2>/dev/null &
+s=$!
+in_relay omssctl relay --source-tcp $SRC_IP:6000 --sink-tcp-listen $RELAY_SUB_IP:7000 -n $N \
+	--stats-every 1 &
+r=$!
+in_sub omss-client --proto tcp --connect $RELAY_SUB_IP:7000 -n $N --max-loss 0 --max-errors 0 2>&1 | tail -2
+wait $s
+wait $r || exit 1
+
+echo
+echo "== omssctl status (after both sessions closed)"
+omssctl status
+rmmod omss && echo "== rmmod omss: ok"

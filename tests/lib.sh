@@ -105,3 +105,18 @@ fcmp() { awk "BEGIN { exit !($1) }"; }
 sinks_in() { grep -o '"state":"[a-z]*"' $R/relay.json | tail -n +2 | grep -c "\"$1\""; }
 # Per-subscriber packet counts from the client's JSON, in subscriber order.
 sub_packets() { grep '"packets"' $R/client.json | tail -n +2 | sed 's/[^0-9]//g'; }
+
+# A module-wide counter from `omssctl status --json`: engine_num KEY
+engine_num() { omssctl status --json | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p"; }
+# Waits up to 5 s for every session, entry and page to be freed; prints what is left.
+no_leaks() {
+	local i=0 left
+	while [ $i -lt 50 ]; do
+		left=$(omssctl status --json)
+		case $left in *'"entries_live":0,'*'"pages_live":0,'*'"sessions":0,'*) return 0 ;; esac
+		sleep 0.1
+		i=$((i + 1))
+	done
+	diag "still alive: $left"
+	return 1
+}

@@ -1,10 +1,10 @@
 #!/bin/sh
 # Slowest-sink-drop with a stalled subscriber, and churn: sinks added and removed
 # mid-stream, a sink reset (RST) mid-stream, source EOF, a session destroyed mid-stream,
-# the control fd closed mid-stream; then rmmod.
+# the control fd closed mid-stream; the pool grows; nothing leaks; then rmmod.
 . /omss/tests/lib.sh
-ktap_plan 14
-insmod /omss/omss.ko || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
+ktap_plan 16
+insmod /omss/omss.ko workers=1 workers_max=8 || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
 topology_up || { echo "Bail out! topology setup failed"; exit $KSFT_FAIL; }
 
 # 1. A stalled TCP subscriber: the ring (32 entries) fills, slowest-sink-drop engages, the
@@ -16,6 +16,8 @@ diag "stalled: entries_dropped=$dropped, sinks with losses=$lossy, client: $(tai
 check "stalled sink: the 7 others got all 3000 frames intact" [ $client_rc -eq 0 ]
 check "stalled sink: slowest-sink-drop dropped entries ($dropped)" [ "${dropped:-0}" -gt 0 ]
 check "stalled sink: exactly one sink shows losses in its stats ($lossy)" [ "$lossy" = 1 ]
+w=$(engine_num workers)
+check "the worker pool grew under load from 1 to $w threads (cap 8)" [ "${w:-0}" -gt 1 -a "${w:-0}" -le 8 ]
 
 # 2. UDP sinks added and removed mid-stream: 8 at the start, 4 more after 0.6 s, sinks 2
 # and 5 removed after 1.2 s. Nobody sees loss or errors within what it was sent.
@@ -55,6 +57,8 @@ CLIENT_CHECKS="" relay_run tcp copy 16 300 --commands /tmp/cmds
 diag "close tcp: relay rc=$relay_rc, client: $(tail -1 $R/client.err)"
 check "control fd closed mid-stream: relay exits cleanly" [ $relay_rc -eq 0 ]
 
+diag "after teardown: $(omssctl status --json)"
+check "after teardown nothing is left: no session, entry or page" no_leaks
 check "rmmod after all that" rmmod omss
 check "the module is gone" sh -c '! grep -q "^omss " /proc/modules'
 ktap_finish

@@ -4,7 +4,7 @@
 # relay's stats show that share mode stores each payload once while copy mode copies it
 # for every sink.
 . /omss/tests/lib.sh
-ktap_plan 24
+ktap_plan 25
 insmod /omss/omss.ko || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
 topology_up || { echo "Bail out! topology setup failed"; exit $KSFT_FAIL; }
 COUNT=150
@@ -31,4 +31,6 @@ for proto in udp tcp; do
 		done
 	done
 done
+diag "after all sessions closed: $(omssctl status --json)"
+check "no session, entry or page is left" no_leaks
 ktap_finish

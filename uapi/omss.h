@@ -109,6 +109,18 @@ struct omss_session_stats {
 	__u64 reserved[2];
 };
 
+/* Module-wide counters (all open files). */
+struct omss_engine_stats {
+	__u32 size;		/* in: sizeof(struct omss_engine_stats) */
+	__u32 workers;		/* out: worker threads now */
+	__u32 workers_idle;	/* out: of which idle */
+	__u32 sessions;		/* out: live sessions */
+	__u64 entries_live;	/* out: payloads alive: stored entries and private copies */
+	__u64 pages_live;	/* out: payload pages OMSS holds, receive spares included */
+	__u64 tasks_run;	/* out: task runs so far */
+	__u64 reserved[2];	/* in: must be zero */
+};
+
 #define OMSS_IOC_VERSION	_IOWR(OMSS_IOC_MAGIC, 0x00, struct omss_version)
 #define OMSS_IOC_SESSION_CREATE	_IOWR(OMSS_IOC_MAGIC, 0x01, struct omss_session_create)
 #define OMSS_IOC_SOURCE_SET	_IOW(OMSS_IOC_MAGIC, 0x02, struct omss_source_set)
@@ -116,5 +128,6 @@ struct omss_session_stats {
 #define OMSS_IOC_SINK_REMOVE	_IOW(OMSS_IOC_MAGIC, 0x04, struct omss_target)
 #define OMSS_IOC_SESSION_DESTROY _IOW(OMSS_IOC_MAGIC, 0x05, struct omss_target)
 #define OMSS_IOC_SESSION_STATS	_IOWR(OMSS_IOC_MAGIC, 0x06, struct omss_session_stats)
+#define OMSS_IOC_ENGINE_STATS	_IOWR(OMSS_IOC_MAGIC, 0x07, struct omss_engine_stats)
 
 #endif /* _UAPI_LINUX_OMSS_H */

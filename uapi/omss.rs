@@ -150,6 +150,20 @@ pub struct OmssSessionStats {
     pub reserved: [u64; 2],
 }
 
+/// `struct omss_engine_stats`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssEngineStats {
+    pub size: u32,
+    pub workers: u32,
+    pub workers_idle: u32,
+    pub sessions: u32,
+    pub entries_live: u64,
+    pub pages_live: u64,
+    pub tasks_run: u64,
+    pub reserved: [u64; 2],
+}
+
 /// Implements `request()`: a zeroed argument with `size` set.
 macro_rules! request {
     ($($t:ty),*) => {$(
@@ -166,7 +180,8 @@ request!(
     OmssSourceSet,
     OmssSinkAdd,
     OmssTarget,
-    OmssSessionStats
+    OmssSessionStats,
+    OmssEngineStats
 );
 
 use core::mem::size_of;
@@ -177,6 +192,7 @@ pub const OMSS_IOC_SINK_ADD: u32 = iowr(0x03, size_of::<OmssSinkAdd>());
 pub const OMSS_IOC_SINK_REMOVE: u32 = iow(0x04, size_of::<OmssTarget>());
 pub const OMSS_IOC_SESSION_DESTROY: u32 = iow(0x05, size_of::<OmssTarget>());
 pub const OMSS_IOC_SESSION_STATS: u32 = iowr(0x06, size_of::<OmssSessionStats>());
+pub const OMSS_IOC_ENGINE_STATS: u32 = iowr(0x07, size_of::<OmssEngineStats>());
 
 /// Path of the control device.
 pub const OMSS_DEVICE: &str = "/dev/omss";

@@ -82,6 +82,19 @@ fn rust_facts() -> BTreeMap<String, u64> {
     ] {
         m.insert(k.into(), v.into());
     }
+    m.insert("OMSS_IOC_ENGINE_STATS".into(), OMSS_IOC_ENGINE_STATS.into());
+    m.insert(
+        "omss_engine_stats.size_of".into(),
+        size_of::<OmssEngineStats>() as u64,
+    );
+    field!(m, "omss_engine_stats", OmssEngineStats, size);
+    field!(m, "omss_engine_stats", OmssEngineStats, workers);
+    field!(m, "omss_engine_stats", OmssEngineStats, workers_idle);
+    field!(m, "omss_engine_stats", OmssEngineStats, sessions);
+    field!(m, "omss_engine_stats", OmssEngineStats, entries_live);
+    field!(m, "omss_engine_stats", OmssEngineStats, pages_live);
+    field!(m, "omss_engine_stats", OmssEngineStats, tasks_run);
+    field!(m, "omss_engine_stats", OmssEngineStats, reserved);
     m.insert(
         "omss_session_create.size_of".into(),
         size_of::<OmssSessionCreate>() as u64,

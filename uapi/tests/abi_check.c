@@ -86,5 +86,15 @@ int main(void)
 	F(omss_session_stats, entries_dropped);
 	F(omss_session_stats, pages_allocated);
 	F(omss_session_stats, reserved);
+	P("OMSS_IOC_ENGINE_STATS", OMSS_IOC_ENGINE_STATS);
+	P("omss_engine_stats.size_of", sizeof(struct omss_engine_stats));
+	F(omss_engine_stats, size);
+	F(omss_engine_stats, workers);
+	F(omss_engine_stats, workers_idle);
+	F(omss_engine_stats, sessions);
+	F(omss_engine_stats, entries_live);
+	F(omss_engine_stats, pages_live);
+	F(omss_engine_stats, tasks_run);
+	F(omss_engine_stats, reserved);
 	return 0;
 }

@@ -108,6 +108,13 @@ impl Device {
         Ok((a, sinks))
     }
 
+    /// Module-wide counters.
+    pub fn engine_stats(&self) -> Result<OmssEngineStats, i32> {
+        let mut a = OmssEngineStats::request();
+        self.ioctl(OMSS_IOC_ENGINE_STATS, &mut a)?;
+        Ok(a)
+    }
+
     pub fn raw(&self, cmd: u32) -> Result<i32, i32> {
         let mut buf = [0u8; 256];
         self.ioctl(cmd, &mut buf)

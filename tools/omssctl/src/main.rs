@@ -30,6 +30,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Show module-wide counters: workers, live sessions, entries and pages.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Relay a stream 1->N through a new session, then report its stats.
     Relay(Box<relay::RelayArgs>),
     /// Issue an ioctl with a zeroed 256-byte argument and print the result (for tests).
@@ -78,6 +84,28 @@ fn run(cli: &Cli) -> Result<(), String> {
                     "ABI mismatch: module {}, omssctl {tool}",
                     v.abi_version
                 ));
+            }
+            Ok(())
+        }
+        Cmd::Status { json } => {
+            let e = Device::open(&cli.device)?
+                .engine_stats()
+                .map_err(|e| format!("OMSS_IOC_ENGINE_STATS: {}", dev::errno_text(e)))?;
+            if *json {
+                let j = serde_json::json!({
+                    "workers": e.workers, "workers_idle": e.workers_idle, "sessions": e.sessions,
+                    "entries_live": e.entries_live, "pages_live": e.pages_live, "tasks_run": e.tasks_run,
+                });
+                println!("{j}");
+            } else {
+                println!(
+                    "workers {} ({} idle), sessions {}",
+                    e.workers, e.workers_idle, e.sessions
+                );
+                println!(
+                    "live entries {}, live pages {}, task runs {}",
+                    e.entries_live, e.pages_live, e.tasks_run
+                );
             }
             Ok(())
         }

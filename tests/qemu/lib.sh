@@ -1,0 +1,63 @@
+# Shared by tests/qemu/run.sh and tools/bench/run.sh: guest roots and QEMU boots.
+# shellcheck shell=bash
+. "$(dirname "${BASH_SOURCE[0]}")/../../tools/guest/env.sh"
+KDIR=$(kernel_dir)
+BZIMAGE=$KDIR/arch/x86/boot/bzImage
+BIN=$OMSS_ROOT/target/x86_64-unknown-linux-gnu/release
+GUEST_TOOLS=(omssctl omss-server omss-client omss-abi-test omss-barrier)
+
+check_built() {
+	[ -f "$BZIMAGE" ] || die "no guest kernel at $BZIMAGE (run tools/setup.sh)"
+	[ -f "$OMSS_ROOT/omss.ko" ] || die "omss.ko not built (run make)"
+	local t
+	for t in "${GUEST_TOOLS[@]}" "$@"; do [ -x "$BIN/$t" ] || die "$BIN/$t missing (run make tools)"; done
+}
+
+# build_root DIR [extra tool ...]: busybox, iproute2 (with its libraries), the module, the
+# tools and the test scripts.
+build_root() {
+	local root=$1 f lib
+	shift
+	rm -rf "$root" && mkdir -p "$root"/{bin,sbin,usr/sbin,usr/bin,proc,sys,dev,omss/bin,omss/tests,etc}
+	cp /usr/bin/busybox "$root/bin/busybox" && ln -s busybox "$root/bin/sh"
+	for f in /usr/sbin/ip /usr/sbin/tc; do
+		cp "$f" "$root/usr/sbin/"
+		for lib in $(ldd "$f" | grep -o '/[^ ]*'); do
+			mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib"
+		done
+	done
+	cp "$OMSS_ROOT/tests/qemu/init" "$root/init" && chmod +x "$root/init"
+	cp "$OMSS_ROOT/omss.ko" "$root/omss/"
+	for f in "${GUEST_TOOLS[@]}" "$@"; do cp "$BIN/$f" "$root/omss/bin/"; done
+	cp "$OMSS_ROOT"/tests/*.sh "$root/omss/tests/"
+	echo "root:x:0:0::/:/bin/sh" >"$root/etc/passwd"
+	echo "nobody:x:65534:65534::/:/bin/sh" >>"$root/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+}
+
+# pack_initramfs DIR OUT.gz
+pack_initramfs() {
+	(cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) >"$2"
+}
+
+# boot_guest INITRD LOG TIMEOUT [qemu args...]: one TCG guest, 2 vCPUs; returns QEMU's
+# status (124 on timeout). The console, without CRs, goes to LOG.
+boot_guest() {
+	local initrd=$1 log=$2 timeout=$3
+	shift 3
+	timeout --foreground "$timeout" qemu-system-x86_64 -machine q35 -cpu max -smp 2 -m 2G \
+		-accel tcg -display none -monitor none -serial stdio -no-reboot \
+		-kernel "$BZIMAGE" -initrd "$initrd" \
+		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init" \
+		"$@" </dev/null >"$log.raw" 2>&1
+	local rc=$?
+	tr -d '\r' <"$log.raw" >"$log" && rm -f "$log.raw"
+	return $rc
+}
+
+# guest_problem LOG: prints why a guest's run is not trustworthy, or nothing.
+guest_problem() {
+	if grep -qE 'Kernel panic|Oops|BUG:|general protection' "$1"; then echo "guest kernel crashed"
+	elif grep -q '^OMSS-DMESG-BAD' "$1"; then echo "WARN/BUG/oops in guest dmesg"
+	fi
+}

@@ -40,5 +40,15 @@ read -r qp qf qs <<<"$q"
 [ $qrc -ne 0 ] && [ "$qf" -eq 0 ] && qf=1
 passed=$((passed + qp)) failed=$((failed + qf)) skipped=$((skipped + qs))
 
+echo "# benchmark smoke run (the harness must not rot; its numbers mean nothing)"
+if tools/bench/run.sh --smoke --out "$OMSS_ROOT/build/bench-smoke" >"$LOG/bench-smoke.log" 2>&1 &&
+	grep -q '^udp,omss,' build/bench-smoke/fanout.csv && grep -q '^tcp,daemon,' build/bench-smoke/fanout.csv &&
+	[ -s build/bench-smoke/benchmarks.md ] && ls build/bench-smoke/figures/*.svg >/dev/null 2>&1; then
+	passed=$((passed + 1)); echo "ok bench: smoke run"
+else
+	failed=$((failed + 1)); echo "not ok bench: smoke run (log: build/check/bench-smoke.log)"
+	tail -20 "$LOG/bench-smoke.log" | sed 's/^/# | /'
+fi
+
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

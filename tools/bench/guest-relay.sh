@@ -7,9 +7,15 @@ RELAY=198.18.10.1 LOAD=198.18.10.2
 ip addr add $RELAY/24 dev eth0 && ip link set eth0 up || exit 1
 ulimit -n 65536
 sysctl -qw net.core.rmem_max=8388608 net.core.wmem_max=8388608 net.core.somaxconn=4096
+# The idle host's own CPU (timer ticks under TCG), for reference: 2 s before any relay runs.
+read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
+sleep 2
+read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
+echo "BENCH-IDLE busy_jiffies=$(((u2 + n2 + s2 + q2 + sq2 + st2) - (u1 + n1 + s1 + q1 + sq1 + st1)))" \
+	"idle_jiffies=$(((i2 + w2) - (i1 + w1)))"
 case $IMPL in
-omss) insmod /omss/omss.ko && cmd="omssctl relay --mode share" ;;
-omss-m) insmod /omss/omss.ko && cmd="omssctl relay --mode copy" ;;
+omss) insmod /omss/omss.ko $OMSS_PARAMS && cmd="omssctl relay --mode share" ;;
+omss-m) insmod /omss/omss.ko $OMSS_PARAMS && cmd="omssctl relay --mode copy" ;;
 daemon) cmd=omss-daemon ;;
 epoll) cmd=omss-epoll-relay ;;
 esac
@@ -28,14 +34,27 @@ omss-barrier signal --connect $LOAD:9101 || exit 1 # go: start the stream (TCP: 
 i=0
 until grep -qE 'relaying|ready' /tmp/relay.err || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
 sleep "$WARMUP"
+# Per-thread CPU (utime+stime, jiffies) of every task, to say where the time goes.
+threads_cpu() { for f in /proc/[0-9]*/stat; do read -r l <"$f" 2>/dev/null && echo "$l"; done |
+	awk '{ n = NF; print $1, $2, $(n - 38) + $(n - 37) }'; }
+threads_cpu >/tmp/threads1
 read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
+c1=$(sed -n 's/^ctxt //p' /proc/stat)
 t1=$(date +%s%N 2>/dev/null || date +%s)
 sleep "$WINDOW"
 read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
+c2=$(sed -n 's/^ctxt //p' /proc/stat)
 busy=$(((u2 + n2 + s2 + q2 + sq2 + st2) - (u1 + n1 + s1 + q1 + sq1 + st1)))
 idle=$(((i2 + w2) - (i1 + w1)))
-echo "BENCH-RELAY busy_jiffies=$busy idle_jiffies=$idle window_s=$WINDOW softirq_jiffies=$((sq2 - sq1))"
+threads_cpu >/tmp/threads2
+# Delta per thread name (workers pooled), largest first.
+top=$(awk 'NR == FNR { a[$1 " " $2] -= $3; next } { a[$1 " " $2] += $3 }
+	END { for (k in a) if (a[k] > 0) { split(k, p, " "); print a[k], p[2] } }' /tmp/threads1 /tmp/threads2 |
+	sed 's/(\([a-z_-]*\)[/:][0-9]*[:0-9]*)/(\1\/*)/' | awk '{ s[$2] += $1 } END { for (k in s) print s[k], k }' |
+	sort -rn | head -6 | awk '{ printf "%s%s=%s", (NR > 1 ? "," : ""), $2, $1 }')
+echo "BENCH-RELAY busy_jiffies=$busy idle_jiffies=$idle window_s=$WINDOW softirq_jiffies=$((sq2 - sq1)) sys_jiffies=$((s2 - s1)) user_jiffies=$((u2 - u1)) ctxt=$((c2 - c1)) top=$top"
 wait $relay
 echo "BENCH-RELAY-RC $?"
+[ -e /dev/omss ] && echo "BENCH-RELAY-ENGINE $(omssctl status --json 2>/dev/null | head -c 300)"
 tail -2 /tmp/relay.err
 echo "BENCH-RELAY-JSON $(tail -1 /tmp/relay.json | head -c 600)"

@@ -52,7 +52,7 @@ point() {
 	local pps count port=$((21000 + point_no % 2000)) tag="$kind-$proto-$impl-$n-$payload-$run"
 	pps=$(awk "BEGIN { print $RATE * 1000 / ($payload * 8) }")
 	count=$(awk "BEGIN { printf \"%d\", $pps * ($WARMUP + $WINDOW + 3) + 10 }")
-	local env="export IMPL=$impl PROTO=$proto N=$n PAYLOAD=$payload COUNT=$count RATE=$RATE WARMUP=$WARMUP WINDOW=$WINDOW"
+	local env="export IMPL=$impl PROTO=$proto N=$n PAYLOAD=$payload COUNT=$count RATE=$RATE WARMUP=$WARMUP WINDOW=$WINDOW OMSS_PARAMS='${BENCH_OMSS_PARAMS:-}'"
 	printf '%s\nexport OMSS_SCRIPT=guest-relay.sh\n' "$env" >"$RROOT/omss/env"
 	printf '%s\nexport OMSS_SCRIPT=guest-load.sh\n' "$env" >"$LROOT/omss/env"
 	pack_initramfs "$RROOT" "$OUT/relay.gz"

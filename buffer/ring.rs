@@ -84,7 +84,8 @@ impl RingIndex {
     }
     /// Slot of entry `seq`.
     pub(crate) fn slot(&self, seq: u64) -> usize {
-        (seq % self.capacity) as usize
+        // `capacity` is never 0 (`new` takes at least 1); no panic path for objtool either.
+        seq.checked_rem(self.capacity).unwrap_or(0) as usize
     }
 
     /// Makes room for one new entry. If the ring is full, drops the oldest entry (held only by

@@ -10,7 +10,10 @@ use super::{
 };
 use crate::{
     buffer::{Chunk, SessionBuffer},
-    sched::{pool::Pool, task::Task},
+    sched::{
+        pool::Pool,
+        task::{Batch, Task},
+    },
     shim::sock::Socket,
     uapi,
 };
@@ -197,12 +200,14 @@ impl Session {
         let chunk = Arc::new(chunk, GFP_KERNEL)?;
         self.rx_bytes.fetch_add(len, Relaxed);
         self.rx_packets.fetch_add(1, Relaxed);
+        // Declared first, so dropped (queued) after the session lock is released.
+        let mut wake = Batch::new();
         let mut inner = self.inner.lock();
         inner.buf.push(chunk);
         inner.stored += 1;
         for e in inner.sinks.iter() {
             if e.sink.wants_data() {
-                Task::schedule(e.task.as_arc_borrow());
+                wake.schedule(e.task.as_arc_borrow());
             }
         }
         Ok(())
@@ -210,6 +215,7 @@ impl Session {
 
     /// The source ended: EOF (`err` 0) or an error. Sinks send what they have, then finish.
     pub(crate) fn end(&self, err: i32) {
+        let mut wake = Batch::new();
         let mut inner = self.inner.lock();
         if inner.state != uapi::OMSS_SESSION_RUNNING {
             return;
@@ -221,7 +227,7 @@ impl Session {
         };
         inner.source_err = err;
         for e in inner.sinks.iter() {
-            Task::schedule(e.task.as_arc_borrow());
+            wake.schedule(e.task.as_arc_borrow());
         }
     }
 

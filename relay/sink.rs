@@ -2,7 +2,10 @@
 
 //! A sink: sends the session's entries to one subscriber socket.
 
-use super::{args::Proto, session::Session};
+use super::{
+    args::Proto,
+    session::{Inner, Session},
+};
 use crate::{
     buffer::{
         alloc_payload_page,
@@ -169,6 +172,23 @@ impl Sink {
 
     fn next_entry(&self) -> Next {
         let mut inner = self.session.inner.lock();
+        self.next_locked(&mut inner)
+    }
+
+    /// Counts entry `seq` as sent and finds the next one, under one session lock.
+    fn complete_and_next(&self, seq: u64, len: usize) -> Next {
+        self.tx_bytes.fetch_add(len as u64, Relaxed);
+        self.tx_packets.fetch_add(1, Relaxed);
+        let mut inner = self.session.inner.lock();
+        if self.in_ring.load(Acquire) {
+            let mut cur = self.cursor();
+            inner.buf.complete(&mut cur, seq);
+            self.set_cursor(cur);
+        }
+        self.next_locked(&mut inner)
+    }
+
+    fn next_locked(&self, inner: &mut Inner) -> Next {
         if !self.in_ring.load(Acquire) {
             return Next::Idle;
         }
@@ -182,17 +202,6 @@ impl Sink {
                 Next::Done
             }
             None => Next::Idle,
-        }
-    }
-
-    fn complete(&self, seq: u64, len: usize) {
-        self.tx_bytes.fetch_add(len as u64, Relaxed);
-        self.tx_packets.fetch_add(1, Relaxed);
-        let mut inner = self.session.inner.lock();
-        if self.in_ring.load(Acquire) {
-            let mut cur = self.cursor();
-            inner.buf.complete(&mut cur, seq);
-            self.set_cursor(cur);
         }
     }
 
@@ -238,10 +247,12 @@ impl Job for Sink {
             return false;
         }
         let mut retried = false;
+        // The next entry, when the last completion already looked it up.
+        let mut next = None;
         for _ in 0..BUDGET {
             let (seq, chunk, off) = match run.current.take() {
                 Some(cur) => cur,
-                None => match self.next_entry() {
+                None => match next.take().unwrap_or_else(|| self.next_entry()) {
                     Next::Entry(seq, chunk) => match self.payload(chunk) {
                         Ok(chunk) => (seq, chunk, 0),
                         Err(e) => {
@@ -261,7 +272,7 @@ impl Job for Sink {
             match sent.and_then(|n| if n == 0 { Err(EAGAIN) } else { Ok(n) }) {
                 Ok(n) if off + n >= chunk.len() => {
                     self.blocked.store(false, Relaxed);
-                    self.complete(seq, chunk.len());
+                    next = Some(self.complete_and_next(seq, chunk.len()));
                 }
                 Ok(n) => run.current = Some((seq, chunk, off + n)),
                 Err(e) if e == EAGAIN => {
@@ -279,7 +290,15 @@ impl Job for Sink {
                 }
             }
         }
-        true
+        // Budget spent: run again if there is more, finish if the session ended.
+        match next {
+            Some(Next::Idle) => false,
+            Some(Next::Done) => {
+                self.finish(&mut run);
+                false
+            }
+            _ => true,
+        }
     }
 
     fn wants(&self, events: u32) -> bool {

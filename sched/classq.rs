@@ -17,6 +17,8 @@ pub(crate) trait Fifo {
     fn pop_front(&mut self) -> Option<Self::Item>;
     /// Whether the queue is empty.
     fn is_empty(&self) -> bool;
+    /// Moves every item of `other` to the back, in order.
+    fn append(&mut self, other: &mut Self);
 }
 
 /// One FIFO per class, and a mask of the non-empty ones.
@@ -42,6 +44,17 @@ impl<Q: Fifo> ClassQueues<Q> {
         self.queues[class].push_back(item);
         self.nonempty |= 1 << class;
         self.len += 1;
+    }
+
+    /// Queues the `n` items of `items` in `class`, in order, leaving `items` empty.
+    pub(crate) fn push_all(&mut self, class: usize, items: &mut Q, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let class = class.min(NR_CLASSES - 1);
+        self.queues[class].append(items);
+        self.nonempty |= 1 << class;
+        self.len += n;
     }
 
     /// Takes the oldest item of the highest non-empty class.

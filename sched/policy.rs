@@ -44,11 +44,37 @@ pub(crate) fn on_done(state: u8, more: bool) -> (u8, bool) {
     }
 }
 
-/// Threads to add when a worker takes a task and sees `queued` more waiting with no idle
-/// worker: the pool doubles, up to `max` threads.
-pub(crate) fn grow_by(threads: u32, idle: u32, queued: usize, max: u32) -> u32 {
-    if idle > 0 || queued == 0 || threads >= max {
+/// How long tasks must have kept waiting, with no worker idle, before the pool grows (ms).
+/// Short bursts (a new entry queues a task per sink) are the workers' normal diet; only
+/// a backlog that persists means the workers cannot keep up or are blocked.
+pub(crate) const GROW_AFTER_MS: i64 = 50;
+
+/// Threads to add when a worker finds `queued` tasks waiting, no worker idle, and workers
+/// busy without a pause for `waited_ms`: the pool doubles, up to `max` threads.
+pub(crate) fn grow_by(threads: u32, idle: u32, queued: usize, max: u32, waited_ms: i64) -> u32 {
+    if idle > 0 || queued == 0 || threads >= max || waited_ms < GROW_AFTER_MS {
         return 0;
     }
     threads.max(1).min(max - threads)
+}
+
+/// Workers to wake for `queued` new tasks when `idle` workers sleep: one per task, at most
+/// every idle worker.
+pub(crate) fn wakes(idle: u32, queued: usize) -> u32 {
+    idle.min(u32::try_from(queued).unwrap_or(u32::MAX))
+}
+
+/// Most tasks a worker takes from the queues at once.
+pub(crate) const TAKE_MAX: usize = 8;
+
+/// Tasks a worker takes at once when `queued` wait and the pool has `threads` workers: its
+/// fair share, at least one and at most [`TAKE_MAX`]. A task of a higher class that comes
+/// meanwhile waits for at most `TAKE_MAX - 1` tasks of that worker.
+pub(crate) fn take_count(queued: usize, threads: u32) -> usize {
+    if queued == 0 {
+        return 0;
+    }
+    queued
+        .div_ceil((threads as usize).max(1))
+        .clamp(1, TAKE_MAX)
 }

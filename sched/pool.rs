@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The worker pool: prespawned kthreads draining the class queues. It doubles (up to a cap)
-//! when a worker takes a task, more are waiting and no worker is idle. Idle workers sleep.
+//! when tasks have kept waiting for `GROW_AFTER_MS` with no worker idle. Idle workers sleep.
+//! A worker takes a few tasks per lock when many wait (in class order), so the queue lock
+//! is not taken once per sink and entry.
 
 use super::{
     classq::{ClassQueues, Fifo, NR_CLASSES},
-    policy::grow_by,
+    policy::{grow_by, take_count, wakes},
     task::Task,
 };
 use crate::shim::{
@@ -17,10 +19,11 @@ use kernel::{
     new_condvar, new_mutex,
     prelude::*,
     sync::{Arc, CondVar, Mutex},
+    time::Ktime,
 };
 
 /// A class queue of tasks.
-pub(crate) struct TaskList(List<Task>);
+pub(crate) struct TaskList(pub(crate) List<Task>);
 
 impl Fifo for TaskList {
     type Item = ListArc<Task>;
@@ -33,6 +36,9 @@ impl Fifo for TaskList {
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    fn append(&mut self, other: &mut Self) {
+        self.0.push_all_back(&mut other.0);
+    }
 }
 
 struct PoolState {
@@ -41,6 +47,8 @@ struct PoolState {
     idle: u32,
     growing: bool,
     stopping: bool,
+    /// Since when (ms) tasks have been waiting with no worker idle.
+    backlog_since: Option<i64>,
 }
 
 /// The relay engine's workers and queues.
@@ -65,6 +73,7 @@ impl Pool {
             idle: 0,
             growing: false,
             stopping: false,
+            backlog_since: None,
         };
         let pool = Arc::pin_init(
             pin_init!(Self {
@@ -107,6 +116,19 @@ impl Pool {
         }
     }
 
+    /// Queues the `n` tasks of `list` in `class` at once and wakes up to `n` idle workers.
+    pub(crate) fn push_all(&self, class: usize, list: &mut TaskList, n: usize) {
+        let mut st = self.state.lock();
+        st.queues.push_all(class, list, n);
+        let wake = wakes(st.idle, n);
+        drop(st);
+        // Outside the lock, so that woken workers do not spin on it. No wakeup is lost: a
+        // worker looks at the queues under the lock before it waits.
+        for _ in 0..wake {
+            self.wake.notify_one();
+        }
+    }
+
     /// Stops and joins every worker. Tasks still queued are dropped unrun.
     pub(crate) fn stop(&self) {
         self.state.lock().stopping = true;
@@ -119,23 +141,40 @@ impl Pool {
         while st.queues.pop().is_some() {}
     }
 
-    /// Next task for a worker, or `None` when the pool stops. Also says how many threads
-    /// to add.
-    fn next(&self) -> Option<(ListArc<Task>, u32)> {
+    /// Moves the next tasks for a worker into `batch` (see [`take_count`]), or returns `None`
+    /// when the pool stops. Also says how many threads to add.
+    fn next(&self, batch: &mut TaskList) -> Option<u32> {
         let mut st = self.state.lock();
         loop {
             if st.stopping {
                 return None;
             }
-            if let Some(item) = st.queues.pop() {
+            let queued = st.queues.len();
+            let take = take_count(queued, st.threads);
+            if take > 0 {
+                for _ in 0..take {
+                    if let Some(item) = st.queues.pop() {
+                        batch.0.push_back(item);
+                    }
+                }
+                // The backlog lasts from when tasks first waited with no worker idle until a
+                // worker finds nothing to do.
+                let now = Ktime::ktime_get().to_ms();
+                let waited = if st.idle == 0 {
+                    now - *st.backlog_since.get_or_insert(now)
+                } else {
+                    st.backlog_since = None;
+                    0
+                };
                 let add = if st.growing {
                     0
                 } else {
-                    grow_by(st.threads, st.idle, st.queues.len(), self.max)
+                    grow_by(st.threads, st.idle, queued, self.max, waited)
                 };
                 st.growing |= add > 0;
-                return Some((item, add));
+                return Some(add);
             }
+            st.backlog_since = None;
             st.idle += 1;
             self.wake.wait(&mut st);
             st.idle -= 1;
@@ -145,15 +184,18 @@ impl Pool {
 
 impl ThreadMain for Pool {
     fn thread_main(this: Arc<Self>, _index: u32) {
-        while let Some((item, add)) = this.next() {
+        let mut batch = TaskList(List::new());
+        while let Some(add) = this.next(&mut batch) {
             if add > 0 {
                 if let Err(e) = this.add_threads(add) {
                     pr_warn!("pool cannot grow: {:?}\n", e);
                 }
                 this.state.lock().growing = false;
             }
-            Task::run_on_worker(item);
-            thread::cond_resched();
+            while let Some(item) = batch.0.pop_front() {
+                Task::run_on_worker(item);
+                thread::cond_resched();
+            }
         }
     }
 }

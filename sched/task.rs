@@ -2,14 +2,17 @@
 
 //! Tasks: a source or sink job of a session, queued in its priority class.
 
-use super::{policy, pool::Pool};
+use super::{
+    policy,
+    pool::{Pool, TaskList},
+};
 use crate::shim::sock::SockEvents;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 /// Task runs so far, module-wide.
 pub(crate) static TASKS_RUN: AtomicU64 = AtomicU64::new(0);
 use kernel::{
-    list::{AtomicTracker, ListArc, ListLinks, TryNewListArc},
+    list::{AtomicTracker, List, ListArc, ListLinks, TryNewListArc},
     prelude::*,
     sync::{Arc, ArcBorrow},
 };
@@ -63,18 +66,19 @@ impl Task {
 
     /// Queues the task unless it is queued already; if it is running, it runs again after.
     pub(crate) fn schedule(task: ArcBorrow<'_, Self>) {
-        let Ok(old) = task
-            .state
+        if task.mark_queued() {
+            task.enqueue(ListArc::try_from_arc_borrow(task));
+        }
+    }
+
+    /// Moves the state on for a schedule request; `true` if the caller must queue the task.
+    fn mark_queued(&self) -> bool {
+        self.state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
                 let (new, _) = policy::on_schedule(s);
                 (new != s).then_some(new)
             })
-        else {
-            return;
-        };
-        if policy::on_schedule(old).1 {
-            task.enqueue(ListArc::try_from_arc_borrow(task));
-        }
+            .is_ok_and(|old| policy::on_schedule(old).1)
     }
 
     /// Never runs the task again (a queued copy is skipped).
@@ -112,6 +116,53 @@ impl Task {
         if policy::on_done(old, more).1 {
             let arc = task.clone();
             task.enqueue(ListArc::try_from_arc(arc).ok());
+        }
+    }
+}
+
+/// Tasks scheduled together (a new entry wakes many sinks): they reach the pool with one
+/// lock and one wakeup per idle worker when the batch is dropped, after the caller's locks.
+pub(crate) struct Batch {
+    list: TaskList,
+    n: usize,
+    /// The first task queued here; the batch holds tasks of its pool and class only.
+    first: Option<Arc<Task>>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub(crate) fn new() -> Self {
+        Self {
+            list: TaskList(List::new()),
+            n: 0,
+            first: None,
+        }
+    }
+
+    /// Like [`Task::schedule`], but the queueing waits for the batch to be dropped.
+    pub(crate) fn schedule(&mut self, task: ArcBorrow<'_, Task>) {
+        if !task.mark_queued() {
+            return;
+        }
+        let item = ListArc::try_from_arc_borrow(task);
+        let same = self.first.as_ref().map_or(true, |f| {
+            f.class == task.class && Arc::ptr_eq(&f.pool, &task.pool)
+        });
+        match item {
+            Some(item) if same => {
+                self.first.get_or_insert_with(|| task.into());
+                self.list.0.push_back(item);
+                self.n += 1;
+            }
+            other => task.enqueue(other),
+        }
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(f) = self.first.take() {
+            f.pool.push_all(f.class as usize, &mut self.list, self.n);
         }
     }
 }

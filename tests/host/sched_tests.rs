@@ -18,6 +18,9 @@ impl Fifo for Q {
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    fn append(&mut self, other: &mut Self) {
+        self.0.append(&mut other.0);
+    }
 }
 
 fn queues() -> ClassQueues<Q> {
@@ -110,10 +113,64 @@ fn retired_tasks_stay_dead() {
 
 #[test]
 fn pool_doubles_up_to_its_cap_only_when_no_worker_is_idle() {
-    assert_eq!(grow_by(2, 0, 5, 64), 2);
-    assert_eq!(grow_by(4, 0, 1, 64), 4);
-    assert_eq!(grow_by(48, 0, 1, 64), 16);
-    assert_eq!(grow_by(64, 0, 9, 64), 0);
-    assert_eq!(grow_by(2, 1, 9, 64), 0, "an idle worker will take it");
-    assert_eq!(grow_by(2, 0, 0, 64), 0, "nothing waits");
+    let w = GROW_AFTER_MS;
+    assert_eq!(grow_by(2, 0, 5, 64, w), 2);
+    assert_eq!(grow_by(4, 0, 1, 64, w + 100), 4);
+    assert_eq!(grow_by(48, 0, 1, 64, w), 16);
+    assert_eq!(grow_by(64, 0, 9, 64, w), 0);
+    assert_eq!(grow_by(2, 1, 9, 64, w), 0, "an idle worker will take it");
+    assert_eq!(grow_by(2, 0, 0, 64, w), 0, "nothing waits");
+    assert_eq!(
+        grow_by(2, 0, 800, 64, w - 1),
+        0,
+        "a short burst is no backlog"
+    );
+    assert_eq!(grow_by(2, 0, 800, 64, 0), 0, "a short burst is no backlog");
+}
+
+#[test]
+fn push_all_queues_a_batch_in_order_behind_its_class() {
+    let mut q = queues();
+    q.push(3, (3, 0));
+    q.push(5, (5, 0));
+    let mut batch = Q(VecDeque::from([(3, 1), (3, 2), (3, 3)]));
+    q.push_all(3, &mut batch, 3);
+    assert!(batch.is_empty());
+    assert_eq!(q.len(), 5);
+    // An empty batch changes nothing, not even the class mask.
+    q.push_all(6, &mut Q(VecDeque::new()), 0);
+    let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+    assert_eq!(order, [(5, 0), (3, 0), (3, 1), (3, 2), (3, 3)]);
+    assert_eq!(q.len(), 0);
+}
+
+#[test]
+fn a_batch_wakes_one_worker_per_task_up_to_the_idle_ones() {
+    assert_eq!(wakes(0, 800), 0);
+    assert_eq!(wakes(2, 800), 2);
+    assert_eq!(wakes(8, 3), 3);
+    assert_eq!(wakes(8, 0), 0);
+    assert_eq!(wakes(u32::MAX, usize::MAX), u32::MAX);
+}
+
+#[test]
+fn a_worker_takes_its_share_of_the_queue_up_to_take_max() {
+    assert_eq!(take_count(0, 2), 0);
+    assert_eq!(take_count(1, 2), 1);
+    assert_eq!(take_count(3, 2), 2);
+    assert_eq!(take_count(800, 2), TAKE_MAX);
+    assert_eq!(take_count(5, 0), TAKE_MAX.min(5));
+    assert_eq!(take_count(16, 64), 1);
+}
+
+proptest! {
+    /// Every waiting task is eventually taken, never more than are queued, never more than
+    /// TAKE_MAX at once.
+    #[test]
+    fn take_count_bounds(queued in 0usize..10_000, threads in 0u32..128) {
+        let t = take_count(queued, threads);
+        prop_assert!(t <= queued);
+        prop_assert!(t <= TAKE_MAX);
+        prop_assert_eq!(t == 0, queued == 0);
+    }
 }

@@ -5,6 +5,8 @@
 . /omss/tests/lib.sh
 RELAY=198.18.10.1 LOAD=198.18.10.2
 ip addr add $RELAY/24 dev eth0 && ip link set eth0 up || exit 1
+# The NIC's offloads decide whether spliced pages can be sent without a copy.
+echo "BENCH-NIC $(for f in /sys/class/net/eth0/device/features /sys/bus/virtio/devices/*/features; do [ -r "$f" ] && cat "$f"; done | head -1)"
 ulimit -n 65536
 sysctl -qw net.core.rmem_max=8388608 net.core.wmem_max=8388608 net.core.somaxconn=4096
 # The idle host's own CPU (timer ticks under TCG), for reference: 2 s before any relay runs.
@@ -40,8 +42,12 @@ threads_cpu() { for f in /proc/[0-9]*/stat; do read -r l <"$f" 2>/dev/null && ec
 threads_cpu >/tmp/threads1
 read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
 c1=$(sed -n 's/^ctxt //p' /proc/stat)
-t1=$(date +%s%N 2>/dev/null || date +%s)
-sleep "$WINDOW"
+if [ -n "${PROFILE:-}" ]; then # tools/bench/profile.sh: sample the window with perf
+	echo 0 >/proc/sys/kernel/kptr_restrict; echo -1 >/proc/sys/kernel/perf_event_paranoid
+	perf record -q -a -F 999 -e cpu-clock -o /tmp/perf.data -- sleep "$WINDOW" 2>/tmp/perf.err
+else
+	sleep "$WINDOW"
+fi
 read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
 c2=$(sed -n 's/^ctxt //p' /proc/stat)
 busy=$(((u2 + n2 + s2 + q2 + sq2 + st2) - (u1 + n1 + s1 + q1 + sq1 + st1)))
@@ -55,6 +61,13 @@ top=$(awk 'NR == FNR { a[$1 " " $2] -= $3; next } { a[$1 " " $2] += $3 }
 echo "BENCH-RELAY busy_jiffies=$busy idle_jiffies=$idle window_s=$WINDOW softirq_jiffies=$((sq2 - sq1)) sys_jiffies=$((s2 - s1)) user_jiffies=$((u2 - u1)) ctxt=$((c2 - c1)) top=$top"
 wait $relay
 echo "BENCH-RELAY-RC $?"
+if [ -n "${PROFILE:-}" ]; then
+	echo "BENCH-PROFILE-BEGIN"
+	perf report -i /tmp/perf.data --stdio --sort sym --percent-limit 0.15 2>&1 | grep -v '^#' | grep -v '^$' | head -90
+	echo "BENCH-PROFILE-BY-DSO"
+	perf report -i /tmp/perf.data --stdio --sort dso 2>&1 | grep -v '^#' | grep -v '^$' | head -12
+	echo "BENCH-PROFILE-END"
+fi
 [ -e /dev/omss ] && echo "BENCH-RELAY-ENGINE $(omssctl status --json 2>/dev/null | head -c 300)"
 tail -2 /tmp/relay.err
 echo "BENCH-RELAY-JSON $(tail -1 /tmp/relay.json | head -c 600)"

@@ -8,6 +8,7 @@
 # then omss-bench-report draws the figures and writes the report (--docs: into docs/).
 set -uo pipefail
 . "$(dirname "$0")/../../tests/qemu/lib.sh"
+. "$(dirname "$0")/link.sh"
 cd "$OMSS_ROOT"
 
 smoke=0 docs=0 OUT=$OMSS_ROOT/build/bench
@@ -58,12 +59,12 @@ point() {
 	pack_initramfs "$RROOT" "$OUT/relay.gz"
 	pack_initramfs "$LROOT" "$OUT/load.gz"
 	local rlog=$OUT/logs/$tag-relay.log llog=$OUT/logs/$tag-load.log
-	boot_guest "$OUT/relay.gz" "$rlog" 900 \
-		-netdev socket,id=n0,listen=127.0.0.1:$port -device virtio-net-pci,netdev=n0,mac=52:54:00:0e:00:01 &
+	# shellcheck disable=SC2046 # link_args gives several words
+	boot_guest "$OUT/relay.gz" "$rlog" 900 $(link_args 0 $port) &
 	local rpid=$!
 	sleep 1
-	boot_guest "$OUT/load.gz" "$llog" 900 \
-		-netdev socket,id=n0,connect=127.0.0.1:$port -device virtio-net-pci,netdev=n0,mac=52:54:00:0e:00:02
+	# shellcheck disable=SC2046
+	boot_guest "$OUT/load.gz" "$llog" 900 $(link_args 1 $port)
 	wait $rpid
 	local why
 	why=$(guest_problem "$rlog")$(guest_problem "$llog")
@@ -81,6 +82,7 @@ point() {
 	}'
 }
 
+link_up
 total=0
 for proto in $PROTOS; do
 	total=$((total + $(echo $IMPLS | wc -w) * $(echo $FANOUT_N | wc -w) * REPEATS))
@@ -122,7 +124,7 @@ done
 
 cat >"$OUT/meta.json" <<JSON
 {"date": "$(date -u +%Y-%m-%dT%H:%MZ)", "host": "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)",
- "guests": "two QEMU TCG guests (no KVM), 2 vCPUs and 2 GiB each, joined by QEMU's socket netdev on 127.0.0.1 (virtio-net)",
+ "guests": "two QEMU TCG guests (no KVM), 2 vCPUs and 2 GiB each, virtio-net, joined by $([ "$LINK_KIND" = tap ] && echo "two host taps on a private bridge (vnet headers: scatter-gather and checksum offload)" || echo "QEMU's socket netdev on 127.0.0.1 (no vnet headers: no scatter-gather, so spliced pages are copied by the guest stack)")", "link": "$LINK_KIND",
  "guest_kernel": "Linux 6.12.117 tinyconfig + tools/guest/fragment.config (IRQ_TIME_ACCOUNTING on)",
  "rate_kbps": $RATE, "repeats": $REPEATS, "warmup_s": $WARMUP, "window_s": $WINDOW,
  "fanout_subscribers": "$FANOUT_N", "payload_subscribers": $PAYLOAD_N, "payloads": "$PAYLOADS",

@@ -27,6 +27,10 @@ else
 fi
 wait $client
 echo "BENCH-LOAD-RC $?"
+# Where packets may have been lost on this side: NIC, backlog queue and socket buffers.
+echo "BENCH-LOAD-NET rx_dropped=$(cat /sys/class/net/eth0/statistics/rx_dropped)" \
+	"backlog_dropped=$(s=0; while read -r _ d _; do s=$((s + 0x$d)); done </proc/net/softnet_stat; echo $s)" \
+	"udp_rcvbuf_errors=$(awk '/^Udp:/ { n++; if (n == 2) print $6 }' /proc/net/snmp)"
 tail -1 /tmp/client.err
 # The client's totals: packets, expected, loss_ratio (first matches are the totals).
 echo "BENCH-LOAD packets=$(json_num /tmp/client.json packets) expected=$(json_num /tmp/client.json expected)" \

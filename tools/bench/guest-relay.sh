@@ -5,6 +5,9 @@
 . /omss/tests/lib.sh
 RELAY=198.18.10.1 LOAD=198.18.10.2
 ip addr add $RELAY/24 dev eth0 && ip link set eth0 up || exit 1
+# A relay sends a burst of N packets per source packet: let the NIC's queue hold a few
+# bursts (the default 1000 drops UDP packets silently at N > 1000), for every relay alike.
+ip link set eth0 txqueuelen 20000
 # The NIC's offloads decide whether spliced pages can be sent without a copy.
 echo "BENCH-NIC $(for f in /sys/class/net/eth0/device/features /sys/bus/virtio/devices/*/features; do [ -r "$f" ] && cat "$f"; done | head -1)"
 ulimit -n 65536
@@ -61,6 +64,10 @@ top=$(awk 'NR == FNR { a[$1 " " $2] -= $3; next } { a[$1 " " $2] += $3 }
 echo "BENCH-RELAY busy_jiffies=$busy idle_jiffies=$idle window_s=$WINDOW softirq_jiffies=$((sq2 - sq1)) sys_jiffies=$((s2 - s1)) user_jiffies=$((u2 - u1)) ctxt=$((c2 - c1)) top=$top"
 wait $relay
 echo "BENCH-RELAY-RC $?"
+# Where packets may have been lost on this side: NIC/qdisc drops and UDP send errors.
+echo "BENCH-RELAY-NET tx_dropped=$(cat /sys/class/net/eth0/statistics/tx_dropped)" \
+	"qdisc=$(tc -s qdisc show dev eth0 | grep -o 'dropped [0-9]*' | head -1 | tr ' ' '=')" \
+	"udp_sndbuf_errors=$(awk '/^Udp:/ { n++; if (n == 2) print $7 }' /proc/net/snmp)"
 if [ -n "${PROFILE:-}" ]; then
 	echo "BENCH-PROFILE-BEGIN"
 	perf report -i /tmp/perf.data --stdio --sort sym --percent-limit 0.15 2>&1 | grep -v '^#' | grep -v '^$' | head -90

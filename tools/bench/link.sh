@@ -13,7 +13,8 @@ link_up() {
 	if [ "${BENCH_LINK:-tap}" = tap ] && [ -c /dev/net/tun ] &&
 		ip link add "$br" type bridge 2>/dev/null; then
 		if ip tuntap add dev "$a" mode tap 2>/dev/null && ip tuntap add dev "$b" mode tap 2>/dev/null &&
-			ip link set "$a" master "$br" up && ip link set "$b" master "$br" up && ip link set "$br" up; then
+			ip link set "$a" master "$br" up && ip link set "$b" master "$br" up && ip link set "$br" up &&
+			ip link set "$a" txqueuelen 20000 && ip link set "$b" txqueuelen 20000; then
 			LINK_KIND=tap LINK_BR=$br LINK_TAPS=("$a" "$b")
 			trap link_down EXIT
 			return 0
@@ -22,6 +23,13 @@ link_up() {
 	fi
 	say "bench: no tap link (needs /dev/net/tun and CAP_NET_ADMIN): using QEMU's socket netdev, whose NIC has no scatter-gather, so payload sharing cannot show"
 	LINK_KIND=socket
+}
+
+# link_drops: packets the host dropped between the guests (the taps' queues), so far.
+link_drops() {
+	local t n=0
+	for t in "${LINK_TAPS[@]}"; do n=$((n + $(cat /sys/class/net/$t/statistics/tx_dropped))); done
+	echo $n
 }
 
 link_down() {

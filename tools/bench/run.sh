@@ -60,12 +60,15 @@ point() {
 	pack_initramfs "$LROOT" "$OUT/load.gz"
 	local rlog=$OUT/logs/$tag-relay.log llog=$OUT/logs/$tag-load.log
 	# shellcheck disable=SC2046 # link_args gives several words
+	local drops0
+	drops0=$(link_drops)
 	boot_guest "$OUT/relay.gz" "$rlog" 900 $(link_args 0 $port) &
 	local rpid=$!
 	sleep 1
 	# shellcheck disable=SC2046
 	boot_guest "$OUT/load.gz" "$llog" 900 $(link_args 1 $port)
 	wait $rpid
+	echo "BENCH-LINK kind=$LINK_KIND host_drops=$(($(link_drops) - drops0))" >>"$llog"
 	local why
 	why=$(guest_problem "$rlog")$(guest_problem "$llog")
 	local busy idle loss

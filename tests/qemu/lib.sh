@@ -40,12 +40,15 @@ pack_initramfs() {
 	(cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) >"$2"
 }
 
-# boot_guest INITRD LOG TIMEOUT [qemu args...]: one TCG guest, 2 vCPUs; returns QEMU's
-# status (124 on timeout). The console, without CRs, goes to LOG.
+# boot_guest INITRD LOG TIMEOUT [qemu args...]: one TCG guest, $QEMU_SMP vCPUs (default 2),
+# on host CPUs $QEMU_PIN (default any); returns QEMU's status (124 on timeout). The console,
+# without CRs, goes to LOG.
 boot_guest() {
-	local initrd=$1 log=$2 timeout=$3
+	local initrd=$1 log=$2 timeout=$3 pin=()
 	shift 3
-	timeout --foreground "$timeout" qemu-system-x86_64 -machine q35 -cpu max -smp 2 -m 2G \
+	[ -n "${QEMU_PIN:-}" ] && pin=(taskset -c "$QEMU_PIN")
+	timeout --foreground "$timeout" "${pin[@]}" qemu-system-x86_64 -machine q35 -cpu max \
+		-smp "${QEMU_SMP:-2}" -m 2G \
 		-accel tcg -display none -monitor none -serial stdio -no-reboot \
 		-kernel "$BZIMAGE" -initrd "$initrd" \
 		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init" \

@@ -34,6 +34,14 @@ else
 	IMPLS=${BENCH_IMPLS:-"omss omss-m daemon epoll"} PAYLOAD_IMPLS="omss omss-m" PROTOS=${BENCH_PROTOS:-"udp tcp"}
 fi
 
+# Both guests have 2 vCPUs and share the host's CPUs. BENCH_PIN=1 gives the relay host a host
+# CPU of its own (BENCH_RELAY_CPUS vCPUs, default 1) and the load host the others; on these
+# 2-core machines that was noisier, as the relay's QEMU I/O thread then competes with its vCPU.
+RELAY_CPUS=2 RELAY_PIN= LOAD_PIN=
+if [ "${BENCH_PIN:-0}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+	RELAY_CPUS=${BENCH_RELAY_CPUS:-1} RELAY_PIN=0 LOAD_PIN=1-$(($(nproc) - 1))
+fi
+
 # The user-space relays the chosen implementations need.
 extra=()
 case " $IMPLS " in *" daemon "*) extra+=(omss-daemon) ;; esac
@@ -59,14 +67,14 @@ point() {
 	pack_initramfs "$RROOT" "$OUT/relay.gz"
 	pack_initramfs "$LROOT" "$OUT/load.gz"
 	local rlog=$OUT/logs/$tag-relay.log llog=$OUT/logs/$tag-load.log
-	# shellcheck disable=SC2046 # link_args gives several words
 	local drops0
 	drops0=$(link_drops)
-	boot_guest "$OUT/relay.gz" "$rlog" 900 $(link_args 0 $port) &
+	# shellcheck disable=SC2046 # link_args gives several words
+	QEMU_SMP=$RELAY_CPUS QEMU_PIN=$RELAY_PIN boot_guest "$OUT/relay.gz" "$rlog" 900 $(link_args 0 $port) &
 	local rpid=$!
 	sleep 1
 	# shellcheck disable=SC2046
-	boot_guest "$OUT/load.gz" "$llog" 900 $(link_args 1 $port)
+	QEMU_PIN=$LOAD_PIN boot_guest "$OUT/load.gz" "$llog" 900 $(link_args 1 $port)
 	wait $rpid
 	echo "BENCH-LINK kind=$LINK_KIND host_drops=$(($(link_drops) - drops0))" >>"$llog"
 	local why
@@ -127,7 +135,7 @@ done
 
 cat >"$OUT/meta.json" <<JSON
 {"date": "$(date -u +%Y-%m-%dT%H:%MZ)", "host": "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)",
- "guests": "two QEMU TCG guests (no KVM), 2 vCPUs and 2 GiB each, virtio-net, joined by $([ "$LINK_KIND" = tap ] && echo "two host taps on a private bridge (vnet headers: scatter-gather and checksum offload)" || echo "QEMU's socket netdev on 127.0.0.1 (no vnet headers: no scatter-gather, so spliced pages are copied by the guest stack)")", "link": "$LINK_KIND",
+ "guests": "two QEMU TCG guests (no KVM), 2 GiB each, virtio-net: the relay host with $RELAY_CPUS vCPU(s) $([ -n "$RELAY_PIN" ] && echo "pinned to host CPU $RELAY_PIN, the load host with 2 vCPUs pinned to host CPU(s) $LOAD_PIN" || echo "and the load host with 2 vCPUs, both unpinned on the host's CPUs"), joined by $([ "$LINK_KIND" = tap ] && echo "two host taps on a private bridge (vnet headers: scatter-gather and checksum offload)" || echo "QEMU's socket netdev on 127.0.0.1 (no vnet headers: no scatter-gather, so spliced pages are copied by the guest stack)")", "link": "$LINK_KIND",
  "guest_kernel": "Linux 6.12.117 tinyconfig + tools/guest/fragment.config (IRQ_TIME_ACCOUNTING on)",
  "rate_kbps": $RATE, "repeats": $REPEATS, "warmup_s": $WARMUP, "window_s": $WINDOW,
  "fanout_subscribers": "$FANOUT_N", "payload_subscribers": $PAYLOAD_N, "payloads": "$PAYLOADS",

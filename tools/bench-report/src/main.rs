@@ -19,7 +19,8 @@ use data::{aggregate, parse_fanout, parse_payload, payload_subscribers, Point, P
 #[derive(Parser, Debug)]
 #[command(name = "omss-bench-report", version)]
 struct Cli {
-    /// Results directory: fanout.csv, payload.csv, meta.json, method.md (each optional).
+    /// Results directory: fanout.csv, payload.csv, meta.json, method.md, analysis.md (each
+    /// optional).
     #[arg(long, value_name = "DIR")]
     results: PathBuf,
     /// Markdown report to write.
@@ -92,6 +93,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
         None => None,
     };
     let method = read_optional(&cli.results.join("method.md"))?;
+    let analysis = read_optional(&cli.results.join("analysis.md"))?;
 
     fs::create_dir_all(&cli.figures)?;
     let docs_dir = match cli.out_docs.parent() {
@@ -121,6 +123,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
         results: &results,
         meta: meta.as_ref(),
         method: method.as_deref(),
+        analysis: analysis.as_deref(),
         fanout: fanout.as_deref(),
         payload: payload.as_deref(),
         fig_rel: &fig_rel,

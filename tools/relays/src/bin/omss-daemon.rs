@@ -15,7 +15,7 @@
 //! than `--ring` packets behind skips whole packets, counted as dropped.
 
 use clap::Parser;
-use omss_relays::args::install_stop_signals;
+use omss_relays::args::{exit_status, install_stop_signals};
 use omss_relays::net::{self, would_block};
 use omss_relays::ring::packet_mut;
 use omss_relays::{Args, PacketPool, Pkt, Report, Ring, Sinks, Source, Stats, StopClock};
@@ -39,14 +39,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli.args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("omss-daemon: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_status("omss-daemon", run(&Cli::parse().args))
 }
 
 /// How long a sender with a blocked TCP sink waits for a new packet before retrying.

@@ -17,7 +17,7 @@
 //!   only when they said they were going to sleep.
 
 use clap::Parser;
-use omss_relays::args::install_stop_signals;
+use omss_relays::args::{exit_status, install_stop_signals};
 use omss_relays::net::{self, would_block};
 use omss_relays::ring::packet_mut;
 use omss_relays::sys::{self, Epoll, EventFd, RawAddr, IOV_MAX};
@@ -44,14 +44,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli.args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("omss-epoll-relay: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_status("omss-epoll-relay", run(&Cli::parse().args))
 }
 
 const TOKEN_WAKE: u64 = 0;

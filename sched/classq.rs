@@ -70,6 +70,11 @@ impl<Q: Fifo> ClassQueues<Q> {
         item
     }
 
+    /// The class that `pop` serves next, if any item is queued.
+    pub(crate) fn top_class(&self) -> Option<usize> {
+        highest_class(self.nonempty)
+    }
+
     /// Items queued in all classes.
     pub(crate) fn len(&self) -> usize {
         self.len

@@ -68,8 +68,9 @@ pub(crate) fn wakes(idle: u32, queued: usize) -> u32 {
 pub(crate) const TAKE_MAX: usize = 8;
 
 /// Tasks a worker takes at once when `queued` wait and the pool has `threads` workers: its
-/// fair share, at least one and at most [`TAKE_MAX`]. A task of a higher class that comes
-/// meanwhile waits for at most `TAKE_MAX - 1` tasks of that worker.
+/// fair share, at least one and at most [`TAKE_MAX`], all of the highest class waiting. A task
+/// of a higher class that comes meanwhile waits for at most `TAKE_MAX - 1` tasks of that
+/// worker.
 pub(crate) fn take_count(queued: usize, threads: u32) -> usize {
     if queued == 0 {
         return 0;

@@ -152,7 +152,12 @@ impl Pool {
             let queued = st.queues.len();
             let take = take_count(queued, st.threads);
             if take > 0 {
+                // One class per batch: a lower class never rides along with a higher one.
+                let class = st.queues.top_class();
                 for _ in 0..take {
+                    if st.queues.top_class() != class {
+                        break;
+                    }
                     if let Some(item) = st.queues.pop() {
                         batch.0.push_back(item);
                     }

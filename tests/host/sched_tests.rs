@@ -174,3 +174,16 @@ proptest! {
         prop_assert_eq!(t == 0, queued == 0);
     }
 }
+
+#[test]
+fn top_class_is_what_pop_serves_next() {
+    let mut q = queues();
+    assert_eq!(q.top_class(), None);
+    q.push(0, (0, 0));
+    q.push(7, (7, 0));
+    assert_eq!(q.top_class(), Some(7));
+    assert_eq!(q.pop(), Some((7, 0)));
+    assert_eq!(q.top_class(), Some(0));
+    assert_eq!(q.pop(), Some((0, 0)));
+    assert_eq!(q.top_class(), None);
+}

@@ -142,9 +142,15 @@ cat >"$OUT/meta.json" <<JSON
  "smoke": $([ $smoke -eq 1 ] && echo true || echo false), "failed_points": $failed}
 JSON
 report_args=(--results "$OUT" --out-docs "$OUT/benchmarks.md" --figures "$OUT/figures")
-[ $docs -eq 1 ] && report_args=(--results "$OUT" --out-docs docs/benchmarks.md --figures docs/figures)
 [ $smoke -eq 1 ] && report_args+=(--smoke)
 cp tools/bench/method.md "$OUT/method.md" 2>/dev/null
+# The hand-written analysis belongs to the full run it quotes, not to smoke runs.
+[ $smoke -eq 0 ] && cp tools/bench/analysis.md "$OUT/analysis.md" 2>/dev/null
+if [ $docs -eq 1 ]; then # the report's inputs go with it, so that it can be redrawn
+	mkdir -p docs/results
+	cp "$OUT"/{fanout.csv,payload.csv,meta.json,method.md,analysis.md} docs/results/ || die "cannot copy results to docs/"
+	report_args=(--results docs/results --out-docs docs/benchmarks.md --figures docs/figures)
+fi
 cargo run -q --release -p omss-bench-report -- "${report_args[@]}" || die "the report failed"
 echo "omss: bench: $done_ points, $failed failed; results in $OUT"
 [ $failed -eq 0 ]

@@ -75,6 +75,11 @@ impl<Q: Fifo> ClassQueues<Q> {
         highest_class(self.nonempty)
     }
 
+    /// How many classes have items queued.
+    pub(crate) fn classes_waiting(&self) -> u32 {
+        self.nonempty.count_ones()
+    }
+
     /// Items queued in all classes.
     pub(crate) fn len(&self) -> usize {
         self.len

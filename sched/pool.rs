@@ -150,7 +150,11 @@ impl Pool {
                 return None;
             }
             let queued = st.queues.len();
-            let take = take_count(queued, st.threads);
+            // Batches only while one class waits: with several, strict priority, task by task.
+            let take = match st.queues.classes_waiting() {
+                0 | 1 => take_count(queued, st.threads),
+                _ => 1,
+            };
             if take > 0 {
                 // One class per batch: a lower class never rides along with a higher one.
                 let class = st.queues.top_class();

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Priority: two sessions of different classes (7 and 0) under CPU overload, each a UDP
 # 1->N stream, on a relay confined to one worker thread so that the relay is the bottleneck,
-# not the load generators. The high-priority session's subscribers see lower loss and latency.
+# not the load generators. The high-priority session loses less at the relay and its
+# subscribers see lower latency; every figure is printed.
 . /omss/tests/lib.sh
 ktap_plan 3
 insmod /omss/omss.ko workers=1 workers_max=1 || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
@@ -36,9 +37,17 @@ diag "class 7: packets=$hi_pk loss=$hi_loss latency median=${hi_med}us p99=${hi_
 diag "class 0: packets=$lo_pk loss=$lo_loss latency median=${lo_med}us p99=${lo_p99}us"
 diag "relay class 7: dropped=$(sed -n 's/.*"entries_dropped":\([0-9]*\).*/\1/p' $T/hi-relay.json)," \
 	"class 0: dropped=$(sed -n 's/.*"entries_dropped":\([0-9]*\).*/\1/p' $T/lo-relay.json)"
+hi_rx=$(sed -n 's/.*"rx_packets":\([0-9]*\).*/\1/p' $T/hi-relay.json | head -1)
+lo_rx=$(sed -n 's/.*"rx_packets":\([0-9]*\).*/\1/p' $T/lo-relay.json | head -1)
+diag "relay received: class 7 $hi_rx, class 0 $lo_rx of $COUNT each"
 check "the CPU was overloaded: the low class lost packets or waited over 10 ms" \
 	fcmp "${lo_loss:-0} > 0 || ${lo_med:-0} > 10000"
-check "class 7 loss ($hi_loss) <= class 0 loss ($lo_loss)" fcmp "${hi_loss:-1} <= ${lo_loss:-0}"
+# What the relay lost per class: its source socket overflows while the class waits for the
+# worker. (The subscribers' loss, printed above, also counts what the subscribers themselves
+# drop when they share the overloaded guest's CPU, which no relay priority can help; it
+# ordered the classes wrongly in about 1 run in 4 even before any scheduler change.)
+check "class 7 lost less at the relay: received $hi_rx vs class 0 $lo_rx of $COUNT" \
+	[ "${hi_rx:-0}" -gt "${lo_rx:-0}" ]
 check "class 7 median latency (${hi_med}us) < class 0 (${lo_med}us)" fcmp "${hi_med:-1e12} < ${lo_med:-0}"
 rmmod omss
 ktap_finish

@@ -178,12 +178,14 @@ proptest! {
 #[test]
 fn top_class_is_what_pop_serves_next() {
     let mut q = queues();
-    assert_eq!(q.top_class(), None);
+    assert_eq!((q.top_class(), q.classes_waiting()), (None, 0));
     q.push(0, (0, 0));
     q.push(7, (7, 0));
-    assert_eq!(q.top_class(), Some(7));
+    q.push(7, (7, 1));
+    assert_eq!((q.top_class(), q.classes_waiting()), (Some(7), 2));
     assert_eq!(q.pop(), Some((7, 0)));
-    assert_eq!(q.top_class(), Some(0));
+    assert_eq!(q.pop(), Some((7, 1)));
+    assert_eq!((q.top_class(), q.classes_waiting()), (Some(0), 1));
     assert_eq!(q.pop(), Some((0, 0)));
-    assert_eq!(q.top_class(), None);
+    assert_eq!((q.top_class(), q.classes_waiting()), (None, 0));
 }

@@ -70,11 +70,6 @@ impl<Q: Fifo> ClassQueues<Q> {
         item
     }
 
-    /// The class that `pop` serves next, if any item is queued.
-    pub(crate) fn top_class(&self) -> Option<usize> {
-        highest_class(self.nonempty)
-    }
-
     /// How many classes have items queued.
     pub(crate) fn classes_waiting(&self) -> u32 {
         self.nonempty.count_ones()

@@ -67,15 +67,16 @@ pub(crate) fn wakes(idle: u32, queued: usize) -> u32 {
 /// Most tasks a worker takes from the queues at once.
 pub(crate) const TAKE_MAX: usize = 8;
 
-/// Tasks a worker takes at once when `queued` wait and the pool has `threads` workers: its
-/// fair share, at least one and at most [`TAKE_MAX`], all of the highest class waiting. A task
-/// of a higher class that comes meanwhile waits for at most `TAKE_MAX - 1` tasks of that
-/// worker.
-pub(crate) fn take_count(queued: usize, threads: u32) -> usize {
-    if queued == 0 {
-        return 0;
+/// Tasks a worker takes at once when `queued` tasks of `classes` classes wait and the pool has
+/// `threads` workers. While one class waits: its fair share, at least one and at most
+/// [`TAKE_MAX`], so a task of a higher class that comes meanwhile waits for at most
+/// `TAKE_MAX - 1` tasks of that worker. While several wait: one, strict priority.
+pub(crate) fn take_count(queued: usize, classes: u32, threads: u32) -> usize {
+    match (queued, classes) {
+        (0, _) => 0,
+        (_, 2..) => 1,
+        _ => queued
+            .div_ceil((threads as usize).max(1))
+            .clamp(1, TAKE_MAX),
     }
-    queued
-        .div_ceil((threads as usize).max(1))
-        .clamp(1, TAKE_MAX)
 }

@@ -2,8 +2,8 @@
 
 //! The worker pool: prespawned kthreads draining the class queues. It doubles (up to a cap)
 //! when tasks have kept waiting for `GROW_AFTER_MS` with no worker idle. Idle workers sleep.
-//! A worker takes a few tasks per lock when many wait (in class order), so the queue lock
-//! is not taken once per sink and entry.
+//! A worker takes a few tasks per lock when many of one class wait, so the queue lock is
+//! not taken once per sink and entry.
 
 use super::{
     classq::{ClassQueues, Fifo, NR_CLASSES},
@@ -150,18 +150,9 @@ impl Pool {
                 return None;
             }
             let queued = st.queues.len();
-            // Batches only while one class waits: with several, strict priority, task by task.
-            let take = match st.queues.classes_waiting() {
-                0 | 1 => take_count(queued, st.threads),
-                _ => 1,
-            };
+            let take = take_count(queued, st.queues.classes_waiting(), st.threads);
             if take > 0 {
-                // One class per batch: a lower class never rides along with a higher one.
-                let class = st.queues.top_class();
                 for _ in 0..take {
-                    if st.queues.top_class() != class {
-                        break;
-                    }
                     if let Some(item) = st.queues.pop() {
                         batch.0.push_back(item);
                     }

@@ -155,37 +155,41 @@ fn a_batch_wakes_one_worker_per_task_up_to_the_idle_ones() {
 
 #[test]
 fn a_worker_takes_its_share_of_the_queue_up_to_take_max() {
-    assert_eq!(take_count(0, 2), 0);
-    assert_eq!(take_count(1, 2), 1);
-    assert_eq!(take_count(3, 2), 2);
-    assert_eq!(take_count(800, 2), TAKE_MAX);
-    assert_eq!(take_count(5, 0), TAKE_MAX.min(5));
-    assert_eq!(take_count(16, 64), 1);
+    assert_eq!(take_count(0, 0, 2), 0);
+    assert_eq!(take_count(1, 1, 2), 1);
+    assert_eq!(take_count(3, 1, 2), 2);
+    assert_eq!(take_count(800, 1, 2), TAKE_MAX);
+    assert_eq!(take_count(5, 1, 0), TAKE_MAX.min(5));
+    assert_eq!(take_count(16, 1, 64), 1);
+    // Several classes waiting: one task at a time, strict priority.
+    assert_eq!(take_count(800, 2, 2), 1);
+    assert_eq!(take_count(800, 8, 1), 1);
 }
 
 proptest! {
     /// Every waiting task is eventually taken, never more than are queued, never more than
     /// TAKE_MAX at once.
     #[test]
-    fn take_count_bounds(queued in 0usize..10_000, threads in 0u32..128) {
-        let t = take_count(queued, threads);
+    fn take_count_bounds(queued in 0usize..10_000, classes in 1u32..=8, threads in 0u32..128) {
+        let t = take_count(queued, classes, threads);
         prop_assert!(t <= queued);
         prop_assert!(t <= TAKE_MAX);
         prop_assert_eq!(t == 0, queued == 0);
+        prop_assert!(classes == 1 || t <= 1);
     }
 }
 
 #[test]
-fn top_class_is_what_pop_serves_next() {
+fn classes_waiting_counts_the_non_empty_classes() {
     let mut q = queues();
-    assert_eq!((q.top_class(), q.classes_waiting()), (None, 0));
+    assert_eq!(q.classes_waiting(), 0);
     q.push(0, (0, 0));
     q.push(7, (7, 0));
     q.push(7, (7, 1));
-    assert_eq!((q.top_class(), q.classes_waiting()), (Some(7), 2));
+    assert_eq!(q.classes_waiting(), 2);
     assert_eq!(q.pop(), Some((7, 0)));
     assert_eq!(q.pop(), Some((7, 1)));
-    assert_eq!((q.top_class(), q.classes_waiting()), (Some(0), 1));
+    assert_eq!(q.classes_waiting(), 1);
     assert_eq!(q.pop(), Some((0, 0)));
-    assert_eq!((q.top_class(), q.classes_waiting()), (None, 0));
+    assert_eq!(q.classes_waiting(), 0);
 }

@@ -46,8 +46,10 @@ check "the CPU was overloaded: the low class lost packets or waited over 10 ms" 
 # worker. (The subscribers' loss, printed above, also counts what the subscribers themselves
 # drop when they share the overloaded guest's CPU, which no relay priority can help; it
 # ordered the classes wrongly in about 1 run in 4 even before any scheduler change.)
+# By a clear margin (a tenth of the stream): with priority ignored, the two classes differ
+# by a few dozen datagrams either way; with it, class 7 gets all and class 0 well under.
 check "class 7 lost less at the relay: received $hi_rx vs class 0 $lo_rx of $COUNT" \
-	[ "${hi_rx:-0}" -gt "${lo_rx:-0}" ]
+	[ "${hi_rx:-0}" -gt "$((${lo_rx:-0} + COUNT / 10))" ]
 check "class 7 median latency (${hi_med}us) < class 0 (${lo_med}us)" fcmp "${hi_med:-1e12} < ${lo_med:-0}"
 rmmod omss
 ktap_finish

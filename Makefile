@@ -11,7 +11,7 @@ ifeq ($(origin KDIR), undefined)
 OWN_KERNEL := 1
 endif
 
-.PHONY: all module setup tools run check host-check qemu-check bench clean
+.PHONY: all module module-debug setup tools run check host-check qemu-check bench clean
 
 all: module
 
@@ -27,13 +27,17 @@ module:
 	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" $(KMAKE) modules
 endif
 
+# omss.ko for the debug guest kernel (lockdep, KASAN, kmemleak): build/debug/omss.ko.
+module-debug: setup
+	@tools/guest/build-module.sh debug
+
 tools:
 	@tools/build-tools.sh
 
 run: module tools
 	@tests/qemu/run.sh --demo
 
-check: module tools
+check: module module-debug tools
 	@tests/check.sh
 
 bench: module tools

@@ -28,7 +28,7 @@ module! {
 }
 
 struct OmssModule {
-    _device: shim::MiscDevice,
+    _device: shim::MiscDevice<relay::Engine>,
 }
 
 impl kernel::Module for OmssModule {

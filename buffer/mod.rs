@@ -6,7 +6,7 @@
 pub(crate) mod ring;
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use kernel::{page::Page, prelude::*, sync::Arc};
+use kernel::{alloc::KVVec, page::Page, prelude::*, sync::Arc};
 use ring::{Cursor, RingIndex, Span};
 
 /// Payloads alive, module-wide (for the leak checks).
@@ -15,36 +15,66 @@ pub(crate) static ENTRIES_LIVE: AtomicU64 = AtomicU64::new(0);
 /// where their holder (a [`Chunk`] or a receive spare) drops them.
 pub(crate) static PAGES_LIVE: AtomicU64 = AtomicU64::new(0);
 
-/// Allocates a payload page and counts it.
-pub(crate) fn alloc_payload_page() -> Result<Page> {
-    let page = Page::alloc_page(GFP_KERNEL)?;
-    PAGES_LIVE.fetch_add(1, Relaxed);
-    Ok(page)
+/// Payload pages, counted in [`PAGES_LIVE`] exactly while this holds them: every way in
+/// (`push_new`) and out (drop) keeps the count, whatever fails.
+pub(crate) struct PayloadPages(KVec<Page>);
+
+impl PayloadPages {
+    /// No pages, room for `n` without allocating.
+    pub(crate) fn with_capacity(n: usize) -> Result<Self> {
+        Ok(Self(KVec::with_capacity(n, GFP_KERNEL)?))
+    }
+
+    /// Allocates one more page.
+    pub(crate) fn push_new(&mut self) -> Result {
+        let page = Page::alloc_page(GFP_KERNEL)?;
+        self.0.push(page, GFP_KERNEL)?;
+        PAGES_LIVE.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Exchanges the first `n` pages of both; neither count changes.
+    pub(crate) fn swap_front(&mut self, other: &mut Self, n: usize) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter_mut()).take(n) {
+            core::mem::swap(a, b);
+        }
+    }
+
+    /// The pages.
+    pub(crate) fn pages(&self) -> &[Page] {
+        &self.0
+    }
+
+    /// Number of pages.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
-/// Uncounts payload pages that are being dropped.
-pub(crate) fn release_payload_pages(n: usize) {
-    PAGES_LIVE.fetch_sub(n as u64, Relaxed);
+impl Drop for PayloadPages {
+    fn drop(&mut self) {
+        PAGES_LIVE.fetch_sub(self.0.len() as u64, Relaxed);
+    }
 }
 
 /// One entry's payload: the bytes `0..len` laid over whole pages. Once stored it is never
 /// written again; the network stack may hold its pages after we drop them.
 /// `new` is its only constructor, so that every payload is counted.
 pub(crate) struct Chunk {
-    pages: KVec<Page>,
+    pages: PayloadPages,
     len: usize,
 }
 
 impl Chunk {
-    /// A payload of `len` bytes over `pages` (allocated by `alloc_payload_page`).
-    pub(crate) fn new(pages: KVec<Page>, len: usize) -> Self {
+    /// A payload of `len` bytes over `pages`.
+    pub(crate) fn new(pages: PayloadPages, len: usize) -> Self {
         ENTRIES_LIVE.fetch_add(1, Relaxed);
         Self { pages, len }
     }
 
     /// The pages holding the payload.
     pub(crate) fn pages(&self) -> &[Page] {
-        &self.pages
+        self.pages.pages()
     }
 
     /// Payload bytes.
@@ -56,22 +86,21 @@ impl Chunk {
 impl Drop for Chunk {
     fn drop(&mut self) {
         ENTRIES_LIVE.fetch_sub(1, Relaxed);
-        release_payload_pages(self.pages.len());
     }
 }
 
 /// The ring of a session: indices, user counts and the stored entries.
 pub(crate) struct SessionBuffer {
     index: RingIndex,
-    users: KVec<u32>,
-    slots: KVec<Option<Arc<Chunk>>>,
+    users: KVVec<u32>,
+    slots: KVVec<Option<Arc<Chunk>>>,
 }
 
 impl SessionBuffer {
     /// An empty buffer of `capacity` entries.
     pub(crate) fn new(capacity: u32) -> Result<Self> {
-        let mut users = KVec::with_capacity(capacity as usize, GFP_KERNEL)?;
-        let mut slots = KVec::with_capacity(capacity as usize, GFP_KERNEL)?;
+        let mut users = KVVec::with_capacity(capacity as usize, GFP_KERNEL)?;
+        let mut slots = KVVec::with_capacity(capacity as usize, GFP_KERNEL)?;
         for _ in 0..capacity {
             users.push(0, GFP_KERNEL)?;
             slots.push(None, GFP_KERNEL)?;

@@ -16,6 +16,8 @@ pub(crate) enum ArgError {
     Busy,
     /// The sink is already in this session: `EEXIST`.
     Exists,
+    /// An upper layer protocol (kTLS, ...) owns the socket's callbacks: `EOPNOTSUPP`.
+    NotSupported,
 }
 
 /// Largest number of sessions on one open `/dev/omss`.
@@ -57,6 +59,7 @@ pub(crate) struct SockFacts {
     pub(crate) state: u8,
     pub(crate) bound: bool,
     pub(crate) owned: bool,
+    pub(crate) ulp: bool,
 }
 
 /// Transport of an accepted socket.
@@ -75,9 +78,11 @@ const SOCK_DGRAM: u16 = 2;
 const IPPROTO_TCP: u16 = 6;
 const IPPROTO_UDP: u16 = 17;
 const TCP_ESTABLISHED: u8 = 1;
+const TCP_CLOSE_WAIT: u8 = 8;
 
 /// Accepts a source (`sink == false`: connected TCP or bound UDP) or a sink (connected TCP
-/// or connected UDP).
+/// or connected UDP). A TCP sink whose peer has already shut down its sending side
+/// (`CLOSE_WAIT`: a client that sent its request and half-closed) can still be written to.
 pub(crate) fn check_socket(f: &SockFacts, sink: bool) -> Result<Proto, ArgError> {
     if f.family != AF_INET && f.family != AF_INET6 {
         return Err(ArgError::ProtoNotSupported);
@@ -89,6 +94,7 @@ pub(crate) fn check_socket(f: &SockFacts, sink: bool) -> Result<Proto, ArgError>
     };
     let ready = match proto {
         Proto::Udp if !sink => f.bound,
+        Proto::Tcp if sink => f.state == TCP_ESTABLISHED || f.state == TCP_CLOSE_WAIT,
         _ => f.state == TCP_ESTABLISHED,
     };
     if !ready {
@@ -97,7 +103,50 @@ pub(crate) fn check_socket(f: &SockFacts, sink: bool) -> Result<Proto, ArgError>
     if f.owned {
         return Err(ArgError::Busy);
     }
+    if f.ulp {
+        return Err(ArgError::NotSupported);
+    }
     Ok(proto)
+}
+
+/// What a failed send or receive means for the relay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ErrKind {
+    /// No room or no data now (`EAGAIN`): wait for the socket's callback.
+    Again,
+    /// This packet failed, the socket is fine: count it and go on. A UDP sink skips the
+    /// entry; a TCP sink keeps it and retries on the next wakeup (a byte stream cannot skip).
+    Transient,
+    /// The socket is unusable: fail it.
+    Fatal,
+}
+
+const EPERM: i32 = 1;
+const EINTR: i32 = 4;
+const EAGAIN: i32 = 11;
+const ENOMEM: i32 = 12;
+const EMSGSIZE: i32 = 90;
+const ENETDOWN: i32 = 100;
+const ENETUNREACH: i32 = 101;
+const ENOBUFS: i32 = 105;
+const ECONNREFUSED: i32 = 111;
+const EHOSTDOWN: i32 = 112;
+const EHOSTUNREACH: i32 = 113;
+const ERESTARTSYS: i32 = 512;
+
+/// Classifies `errno` (positive) from a socket of `proto`. Memory shortage is transient for
+/// both; for UDP so is everything ICMP or routing reports about one datagram (a subscriber
+/// briefly gone answers with port unreachable, `ECONNREFUSED`), or a firewall's drop (`EPERM`).
+pub(crate) fn classify(errno: i32, proto: Proto) -> ErrKind {
+    match (errno, proto) {
+        (EAGAIN, _) => ErrKind::Again,
+        (ENOMEM | ENOBUFS | EINTR | ERESTARTSYS, _) => ErrKind::Transient,
+        (
+            ECONNREFUSED | EHOSTUNREACH | ENETUNREACH | EHOSTDOWN | ENETDOWN | EPERM | EMSGSIZE,
+            Proto::Udp,
+        ) => ErrKind::Transient,
+        _ => ErrKind::Fatal,
+    }
 }
 
 /// Largest ring capacity the module accepts as a parameter.

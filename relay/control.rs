@@ -16,34 +16,18 @@ use crate::{
     shim::sock::Socket,
     uapi,
 };
-use core::{mem::size_of, sync::atomic::Ordering::Relaxed};
+use core::{
+    mem::size_of,
+    sync::atomic::{AtomicBool, Ordering::Relaxed},
+};
 use kernel::{
+    alloc::KVVec,
     new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
     types::{AsBytes, FromBytes},
     uaccess::UserSlice,
 };
-
-macro_rules! plain_abi {
-    ($($t:ty),*) => {$(
-        // SAFETY: a `repr(C)` struct of integers with explicit padding fields: every byte
-        // pattern is valid and it has no implicit padding that could leak kernel memory.
-        unsafe impl FromBytes for $t {}
-        // SAFETY: as above.
-        unsafe impl AsBytes for $t {}
-    )*};
-}
-plain_abi!(
-    uapi::OmssVersion,
-    uapi::OmssSessionCreate,
-    uapi::OmssSourceSet,
-    uapi::OmssSinkAdd,
-    uapi::OmssTarget,
-    uapi::OmssSessionStats,
-    uapi::OmssSinkStats,
-    uapi::OmssEngineStats
-);
 
 struct Sessions {
     table: Slots<Arc<Session>>,
@@ -56,21 +40,39 @@ pub(crate) struct ControlFile {
     engine: Arc<Engine>,
     #[pin]
     sessions: Mutex<Sessions>,
+    /// This file paused the engine (`OMSS_IOC_ENGINE_PAUSE`); closing it resumes.
+    paused: AtomicBool,
 }
 
-/// Reads an argument struct, checks its size and reserved fields, runs `f`, and writes
-/// the struct back if `f` asks for it.
+/// Reads an argument struct and checks its size and reserved fields.
+fn read_arg<T: FromBytes>(arg: usize, size: impl Fn(&T) -> (u32, &[u32])) -> Result<T> {
+    let v: T = UserSlice::new(arg, size_of::<T>()).reader().read()?;
+    let (sz, reserved) = size(&v);
+    check_header(sz, size_of::<T>(), reserved)?;
+    Ok(v)
+}
+
+/// Writes an argument struct back.
+fn write_arg<T: AsBytes>(arg: usize, v: &T) -> Result {
+    UserSlice::new(arg, size_of::<T>()).writer().write(v)
+}
+
+/// Reads an argument struct, checks it, runs `f` and, if `f` says so, writes the struct
+/// back. A struct that is written back is first written unchanged, so that a pointer that
+/// cannot be written fails with `EFAULT` before `f` changes anything.
 fn with_arg<T: FromBytes + AsBytes>(
     arg: usize,
     size: impl Fn(&T) -> (u32, &[u32]),
-    f: impl FnOnce(&mut T) -> Result<bool>,
+    writes: bool,
+    f: impl FnOnce(&mut T) -> Result,
 ) -> Result<i64> {
-    let (mut reader, mut writer) = UserSlice::new(arg, size_of::<T>()).reader_writer();
-    let mut v: T = reader.read()?;
-    let (sz, reserved) = size(&v);
-    check_header(sz, size_of::<T>(), reserved)?;
-    if f(&mut v)? {
-        writer.write(&v)?;
+    let mut v = read_arg(arg, size)?;
+    if writes {
+        write_arg(arg, &v)?;
+    }
+    f(&mut v)?;
+    if writes {
+        write_arg(arg, &v)?;
     }
     Ok(0)
 }
@@ -86,7 +88,11 @@ impl ControlFile {
             next_id: 1,
         };
         Arc::pin_init(
-            pin_init!(Self { engine, sessions <- new_mutex!(sessions, "omss_control") }),
+            pin_init!(Self {
+                engine,
+                sessions <- new_mutex!(sessions, "omss_control"),
+                paused: AtomicBool::new(false),
+            }),
             GFP_KERNEL,
         )
     }
@@ -97,79 +103,49 @@ impl ControlFile {
             uapi::OMSS_IOC_VERSION => with_arg(
                 arg,
                 |v: &uapi::OmssVersion| (v.size, &v.reserved[..]),
+                true,
                 |v| {
                     v.abi_version = uapi::OMSS_ABI_VERSION;
                     v.nr_classes = NR_CLASSES;
                     v.ring_default = self.engine.params.ring_default;
                     v.ring_max = self.engine.params.ring_max;
-                    Ok(true)
+                    Ok(())
                 },
             ),
-            uapi::OMSS_IOC_SESSION_CREATE => with_arg(
-                arg,
-                |v: &uapi::OmssSessionCreate| (v.size, &v.reserved[..]),
-                |v| {
-                    let ring = check_create(
-                        v.flags,
-                        v.priority,
-                        v.mode,
-                        v.ring_entries,
-                        &self.engine.params,
-                    )?;
-                    v.session_id = self.create(v.priority as u8, v.mode == MODE_COPY, ring)?;
-                    Ok(true)
-                },
-            ),
+            uapi::OMSS_IOC_SESSION_CREATE => self.create(arg),
             uapi::OMSS_IOC_SOURCE_SET => with_arg(
                 arg,
                 |v: &uapi::OmssSourceSet| (v.size, core::slice::from_ref(&v.reserved)),
+                false,
                 |v| {
-                    let session = self.session(v.session_id)?;
-                    session.set_source(Socket::from_fd(v.fd)?)?;
-                    Ok(false)
+                    self.session(v.session_id)?
+                        .set_source(Socket::from_fd(v.fd)?)
                 },
             ),
-            uapi::OMSS_IOC_SINK_ADD => with_arg(
-                arg,
-                |v: &uapi::OmssSinkAdd| (v.size, &v.reserved[..]),
-                |v| {
-                    if v.sink_id != 0 {
-                        return Err(EINVAL);
-                    }
-                    let session = self.session(v.session_id)?;
-                    v.sink_id = session.add_sink(Socket::from_fd(v.fd)?)?;
-                    Ok(true)
-                },
-            ),
+            uapi::OMSS_IOC_SINK_ADD => self.add_sink(arg),
             uapi::OMSS_IOC_SINK_REMOVE => with_arg(
                 arg,
                 |v: &uapi::OmssTarget| (v.size, core::slice::from_ref(&v.reserved)),
-                |v| {
-                    self.session(v.session_id)?.remove_sink(v.sink_id)?;
-                    Ok(false)
-                },
+                false,
+                |v| self.session(v.session_id)?.remove_sink(v.sink_id),
             ),
             uapi::OMSS_IOC_SESSION_DESTROY => with_arg(
                 arg,
                 |v: &uapi::OmssTarget| (v.size, core::slice::from_ref(&v.reserved)),
+                false,
                 |v| {
                     if v.sink_id != 0 {
                         return Err(EINVAL);
                     }
-                    let session = self
-                        .sessions
-                        .lock()
-                        .table
-                        .remove_first(|s| s.id == v.session_id)
-                        .ok_or(ENOENT)?;
-                    session.destroy();
-                    Ok(false)
+                    self.destroy(v.session_id)
                 },
             ),
-            uapi::OMSS_IOC_SESSION_STATS => self.stats(arg),
+            uapi::OMSS_IOC_SESSION_STATS => self.stats::<uapi::OmssSessionStats>(arg),
+            uapi::OMSS_IOC_SESSION_STATS_V1 => self.stats::<uapi::OmssSessionStatsV1>(arg),
             uapi::OMSS_IOC_ENGINE_STATS => with_arg(
                 arg,
                 |v: &uapi::OmssEngineStats| (v.size, &[]),
+                true,
                 |v| {
                     if v.reserved != [0; 2] {
                         return Err(EINVAL);
@@ -179,23 +155,94 @@ impl ControlFile {
                     v.entries_live = ENTRIES_LIVE.load(Relaxed);
                     v.pages_live = PAGES_LIVE.load(Relaxed);
                     v.tasks_run = TASKS_RUN.load(Relaxed);
-                    Ok(true)
+                    Ok(())
+                },
+            ),
+            uapi::OMSS_IOC_ENGINE_PAUSE => with_arg(
+                arg,
+                |v: &uapi::OmssEnginePause| (v.size, &v.reserved[..]),
+                false,
+                |v| {
+                    let on = match v.paused {
+                        0 => false,
+                        1 => true,
+                        _ => return Err(EINVAL),
+                    };
+                    // One pause per file: a second pause or a resume without one is a no-op.
+                    if self.paused.swap(on, Relaxed) != on {
+                        self.engine.pool.pause(on);
+                    }
+                    Ok(())
                 },
             ),
             _ => Err(ENOTTY),
         }
     }
 
-    fn create(&self, class: u8, copy: bool, ring: u32) -> Result<u32> {
-        let mut s = self.sessions.lock();
-        if s.table.len() >= MAX_SESSIONS {
-            return Err(ENOSPC);
+    /// `OMSS_IOC_SESSION_CREATE`; if the new id cannot be written back, the session is
+    /// destroyed again.
+    fn create(&self, arg: usize) -> Result<i64> {
+        let mut v = read_arg(arg, |v: &uapi::OmssSessionCreate| (v.size, &v.reserved[..]))?;
+        write_arg(arg, &v)?;
+        let ring = check_create(
+            v.flags,
+            v.priority,
+            v.mode,
+            v.ring_entries,
+            &self.engine.params,
+        )?;
+        let id = {
+            let mut s = self.sessions.lock();
+            if s.table.len() >= MAX_SESSIONS {
+                return Err(ENOSPC);
+            }
+            // Ids are never reused; a file that used them all creates no more sessions.
+            let id = s.next_id;
+            let next = id.checked_add(1).ok_or(ENOSPC)?;
+            let session = Session::new(
+                id,
+                v.priority as u8,
+                v.mode == MODE_COPY,
+                ring,
+                self.engine.pool.clone(),
+            )?;
+            s.table.insert(session)?;
+            s.next_id = next;
+            id
+        };
+        v.session_id = id;
+        if let Err(e) = write_arg(arg, &v) {
+            let _ = self.destroy(id);
+            return Err(e);
         }
-        let id = s.next_id;
-        let session = Session::new(id, class, copy, ring, self.engine.pool.clone())?;
-        s.table.insert(session)?;
-        s.next_id += 1;
-        Ok(id)
+        Ok(0)
+    }
+
+    /// `OMSS_IOC_SINK_ADD`; if the new id cannot be written back, the sink is removed again.
+    fn add_sink(&self, arg: usize) -> Result<i64> {
+        let mut v = read_arg(arg, |v: &uapi::OmssSinkAdd| (v.size, &v.reserved[..]))?;
+        write_arg(arg, &v)?;
+        if v.sink_id != 0 {
+            return Err(EINVAL);
+        }
+        let session = self.session(v.session_id)?;
+        v.sink_id = session.add_sink(Socket::from_fd(v.fd)?)?;
+        if let Err(e) = write_arg(arg, &v) {
+            let _ = session.remove_sink(v.sink_id);
+            return Err(e);
+        }
+        Ok(0)
+    }
+
+    fn destroy(&self, id: u32) -> Result {
+        let session = self
+            .sessions
+            .lock()
+            .table
+            .remove_first(|s| s.id == id)
+            .ok_or(ENOENT)?;
+        session.destroy();
+        Ok(())
     }
 
     fn session(&self, id: u32) -> Result<Arc<Session>> {
@@ -207,28 +254,29 @@ impl ControlFile {
             .ok_or(ENOENT)
     }
 
-    fn stats(&self, arg: usize) -> Result<i64> {
-        let mut sinks = KVec::new();
-        let mut out = uapi::OmssSessionStats::default();
-        with_arg(
-            arg,
-            |v: &uapi::OmssSessionStats| (v.size, &[]),
-            |v| {
-                if v.reserved != [0; 2] || (v.sinks_ptr == 0 && v.sinks_cap != 0) {
-                    return Err(EINVAL);
-                }
-                let cap = if v.sinks_ptr == 0 {
-                    0
-                } else {
-                    v.sinks_cap as usize
-                };
-                self.session(v.session_id)?.stats(v, &mut sinks, cap)?;
-                out = *v;
-                Ok(true)
-            },
-        )?;
+    /// `OMSS_IOC_SESSION_STATS` in the layout `T` (the current one, or ABI 1's).
+    fn stats<T>(&self, arg: usize) -> Result<i64>
+    where
+        T: FromBytes + AsBytes + Into<uapi::OmssSessionStats> + From<uapi::OmssSessionStats>,
+    {
+        let mut sinks = KVVec::new();
+        let v: T = read_arg(arg, |_: &T| (size_of::<T>() as u32, &[]))?;
+        let mut v: uapi::OmssSessionStats = v.into();
+        if v.size as usize != size_of::<T>()
+            || v.reserved != [0; 2]
+            || (v.sinks_ptr == 0 && v.sinks_cap != 0)
+        {
+            return Err(EINVAL);
+        }
+        let cap = if v.sinks_ptr == 0 {
+            0
+        } else {
+            v.sinks_cap as usize
+        };
+        self.session(v.session_id)?.stats(&mut v, &mut sinks, cap)?;
+        write_arg(arg, &T::from(v))?;
         let mut w = UserSlice::new(
-            out.sinks_ptr as usize,
+            v.sinks_ptr as usize,
             sinks.len() * size_of::<uapi::OmssSinkStats>(),
         )
         .writer();
@@ -245,6 +293,9 @@ impl PinnedDrop for ControlFile {
         let all = self.sessions.lock().table.take_all();
         for s in all.iter().flatten() {
             s.destroy();
+        }
+        if self.paused.load(Relaxed) {
+            self.engine.pool.pause(false);
         }
     }
 }

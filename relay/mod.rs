@@ -9,9 +9,16 @@ pub(crate) mod sink;
 pub(crate) mod slots;
 pub(crate) mod source;
 
-use crate::{sched::pool::Pool, shim};
+use crate::{
+    sched::{policy::lanes_for, pool::Pool},
+    shim,
+};
 use args::{check_params, ArgError, ParamValues};
-use kernel::{prelude::*, sync::Arc};
+use control::ControlFile;
+use kernel::{
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+};
 
 impl From<ArgError> for Error {
     fn from(e: ArgError) -> Self {
@@ -23,6 +30,7 @@ impl From<ArgError> for Error {
             }
             ArgError::Busy => EBUSY,
             ArgError::Exists => EEXIST,
+            ArgError::NotSupported => Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32)),
         }
     }
 }
@@ -52,13 +60,27 @@ impl Engine {
         } else {
             params.workers
         };
-        let pool = Pool::start(workers, params.workers_max)?;
+        let lanes = lanes_for(workers, p.online_cpus);
+        let pool = Pool::start(lanes, workers, params.workers_max)?;
         pr_info!(
-            "{} workers (up to {})\n",
+            "{} workers on {} CPUs (up to {})\n",
             pool.threads().0,
+            lanes,
             params.workers_max
         );
         Ok(Arc::new(Self { params, pool }, GFP_KERNEL)?)
+    }
+}
+
+impl shim::MiscOps for Engine {
+    type File = ControlFile;
+
+    fn open(this: &Arc<Self>) -> Result<Arc<ControlFile>> {
+        ControlFile::open(this.clone())
+    }
+
+    fn ioctl(file: ArcBorrow<'_, ControlFile>, cmd: u32, arg: usize) -> Result<i64> {
+        file.ioctl(cmd, arg)
     }
 }
 

@@ -1,6 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A relay session: one source, many sinks, one session buffer.
+//!
+//! # Lock order
+//!
+//! Outer to inner; a lock may only be taken while holding locks above it:
+//!
+//! 1. `ControlFile::sessions` (the id table of one open `/dev/omss`);
+//! 2. `Source::run` or `Sink::run` (one task's run state; never two of them at once);
+//! 3. `Session::inner` (ring, sink table, state);
+//! 4. `sk_callback_lock` (in `Socket::attach` and `Hook::drop`, and held by the socket callbacks
+//!    in softirq, which only take 5);
+//! 5. `Pool::state` (a `spin_lock_bh`; innermost).
+//!
+//! So `Session::inner` is never held while a `run` lock is taken: `set_source` and
+//! `add_sink` attach the socket (which takes its `run` lock) before they take `inner` to
+//! publish it, and `remove_sink` and `destroy` take a task's `run` lock (in `shutdown`) only
+//! after releasing `inner`. Tasks are scheduled through a [`Batch`] that is dropped after
+//! `inner` is released.
+//!
+//! # Lifecycle
+//!
+//! `state` says what the source did (idle: none yet, running, ended, failed); `dead` says
+//! the session was destroyed. Every entry point checks `dead` under `inner` (the binder
+//! `is_dead` pattern): once `destroy` set it, nothing attaches to the session any more, no
+//! entry is stored, and its sinks stop without a FIN.
 
 use super::{
     args::{check_socket, sink_conflict, ArgError, SockFacts, MAX_SINKS},
@@ -19,6 +43,7 @@ use crate::{
 };
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::{
+    alloc::KVVec,
     new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
@@ -54,8 +79,12 @@ pub(crate) struct Inner {
     pub(crate) buf: SessionBuffer,
     pub(crate) sinks: Slots<SinkEntry>,
     source: Option<(Arc<Source>, Arc<Task>)>,
-    /// `OMSS_SESSION_*`.
+    /// A `set_source` is attaching its socket (outside the lock).
+    source_pending: bool,
+    /// `OMSS_SESSION_*`: what the source did.
     pub(crate) state: u32,
+    /// Destroyed: see the module docs.
+    pub(crate) dead: bool,
     source_err: i32,
     stored: u64,
     next_sink_id: u32,
@@ -72,7 +101,12 @@ pub(crate) struct Session {
     pub(crate) inner: Mutex<Inner>,
     rx_bytes: AtomicU64,
     rx_packets: AtomicU64,
+    pub(crate) rx_errors: AtomicU64,
+    pub(crate) rx_truncated: AtomicU64,
     pub(crate) pages_allocated: AtomicU64,
+    /// Engine task-run numbers of this session's first and latest task runs.
+    run_first: AtomicU64,
+    run_last: AtomicU64,
     _live: LiveSession,
 }
 
@@ -86,6 +120,7 @@ pub(crate) fn facts(sock: &Socket) -> SockFacts {
         state: i.state,
         bound: i.bound != 0,
         owned: i.owned != 0,
+        ulp: i.ulp != 0,
     }
 }
 
@@ -102,7 +137,9 @@ impl Session {
             buf: SessionBuffer::new(capacity)?,
             sinks: Slots::new(),
             source: None,
+            source_pending: false,
             state: uapi::OMSS_SESSION_IDLE,
+            dead: false,
             source_err: 0,
             stored: 0,
             next_sink_id: 1,
@@ -116,29 +153,58 @@ impl Session {
                 inner <- new_mutex!(inner, "omss_session"),
                 rx_bytes: AtomicU64::new(0),
                 rx_packets: AtomicU64::new(0),
+                rx_errors: AtomicU64::new(0),
+                rx_truncated: AtomicU64::new(0),
                 pages_allocated: AtomicU64::new(0),
+                run_first: AtomicU64::new(0),
+                run_last: AtomicU64::new(0),
                 _live: LiveSession::new(),
             }),
             GFP_KERNEL,
         )
     }
 
+    /// Notes that one of this session's tasks runs now, as engine task run number `n`.
+    pub(crate) fn ran(&self, n: u64) {
+        let _ = self.run_first.compare_exchange(0, n, Relaxed, Relaxed);
+        self.run_last.store(n, Relaxed);
+    }
+
     /// Sets the source: a connected TCP or bound UDP socket. A session has one.
     pub(crate) fn set_source(self: &Arc<Self>, sock: Socket) -> Result {
         let proto = check_socket(&facts(&sock), false)?;
+        {
+            let mut inner = self.inner.lock();
+            if inner.dead {
+                return Err(ENOENT);
+            }
+            if inner.source.is_some()
+                || inner.source_pending
+                || inner.state != uapi::OMSS_SESSION_IDLE
+                || inner.sinks.find(|e| e.sink.sock.same(&sock)).is_some()
+            {
+                return Err(EBUSY);
+            }
+            inner.source_pending = true;
+        }
+        // Attach outside `inner` (lock order); the source does nothing until `start`.
+        let attached = Source::new(self.clone(), sock, proto).and_then(|source| {
+            let task = Task::new(&self.pool, self.class, source.clone())?;
+            source.attach(&task)?;
+            Ok((source, task))
+        });
         let mut inner = self.inner.lock();
-        if inner.source.is_some() || inner.state != uapi::OMSS_SESSION_IDLE {
-            return Err(EBUSY);
+        inner.source_pending = false;
+        let (source, task) = attached?;
+        if inner.dead {
+            drop(inner);
+            source.shutdown(&task);
+            return Err(ENOENT);
         }
-        if inner.sinks.find(|e| e.sink.sock.same(&sock)).is_some() {
-            return Err(EBUSY);
-        }
-        let source = Source::new(self.clone(), sock, proto)?;
-        let task = Task::new(self.pool.clone(), self.class, source.clone())?;
-        source.attach(&task)?;
-        inner.source = Some((source, task.clone()));
+        inner.source = Some((source.clone(), task.clone()));
         inner.state = uapi::OMSS_SESSION_RUNNING;
         drop(inner);
+        source.start();
         // Data may already be waiting.
         Task::schedule(task.as_arc_borrow());
         Ok(())
@@ -149,26 +215,41 @@ impl Session {
         let checked = check_socket(&facts(&sock), true);
         let mine = checked == Err(ArgError::Busy) && self.has_socket(&sock);
         let proto = sink_conflict(checked, mine)?;
-        let mut inner = self.inner.lock();
-        if inner.sinks.len() >= MAX_SINKS {
-            return Err(ENOSPC);
-        }
-        let id = inner.next_sink_id;
+        let id = {
+            let mut inner = self.inner.lock();
+            if inner.dead {
+                return Err(ENOENT);
+            }
+            if inner.sinks.len() >= MAX_SINKS {
+                return Err(ENOSPC);
+            }
+            // Ids are never reused; a session that used them all takes no more sinks.
+            let id = inner.next_sink_id;
+            inner.next_sink_id = id.checked_add(1).ok_or(ENOSPC)?;
+            id
+        };
+        // Attach outside `inner` (lock order); the sink is idle until it joins the ring.
         let sink = Sink::new(id, self.clone(), sock, proto)?;
-        let task = Task::new(self.pool.clone(), self.class, sink.clone())?;
+        let task = Task::new(&self.pool, self.class, sink.clone())?;
         sink.attach(&task)?;
-        let cursor = inner.buf.add_sink();
-        sink.join(cursor);
-        if let Err(e) = inner.sinks.insert(SinkEntry {
-            sink: sink.clone(),
-            task: task.clone(),
-        }) {
-            inner.buf.remove_sink(&cursor);
+        let mut inner = self.inner.lock();
+        let added = if inner.dead {
+            Err(ENOENT)
+        } else if inner.sinks.len() >= MAX_SINKS {
+            Err(ENOSPC)
+        } else {
+            inner.sinks.insert(SinkEntry {
+                sink: sink.clone(),
+                task: task.clone(),
+            })
+        };
+        if let Err(e) = added {
             drop(inner);
             sink.shutdown(&task);
             return Err(e);
         }
-        inner.next_sink_id += 1;
+        let cursor = inner.buf.add_sink();
+        sink.join(cursor);
         Ok(id)
     }
 
@@ -184,6 +265,9 @@ impl Session {
     /// Removes a sink; its socket is the server's again when this returns.
     pub(crate) fn remove_sink(&self, id: u32) -> Result {
         let mut inner = self.inner.lock();
+        if inner.dead {
+            return Err(ENOENT);
+        }
         let entry = inner
             .sinks
             .remove_first(|e| e.sink.id == id)
@@ -194,15 +278,19 @@ impl Session {
         Ok(())
     }
 
-    /// Stores a received entry and wakes the sinks.
+    /// Stores a received entry and wakes the sinks. A session that is not running (it
+    /// ended, failed or was destroyed meanwhile) stores nothing.
     pub(crate) fn store(&self, chunk: Chunk) -> Result {
         let len = chunk.len() as u64;
         let chunk = Arc::new(chunk, GFP_KERNEL)?;
-        self.rx_bytes.fetch_add(len, Relaxed);
-        self.rx_packets.fetch_add(1, Relaxed);
         // Declared first, so dropped (queued) after the session lock is released.
         let mut wake = Batch::new();
         let mut inner = self.inner.lock();
+        if inner.dead || inner.state != uapi::OMSS_SESSION_RUNNING {
+            return Ok(());
+        }
+        self.rx_bytes.fetch_add(len, Relaxed);
+        self.rx_packets.fetch_add(1, Relaxed);
         inner.buf.push(chunk);
         inner.stored += 1;
         for e in inner.sinks.iter() {
@@ -217,7 +305,7 @@ impl Session {
     pub(crate) fn end(&self, err: i32) {
         let mut wake = Batch::new();
         let mut inner = self.inner.lock();
-        if inner.state != uapi::OMSS_SESSION_RUNNING {
+        if inner.dead || inner.state != uapi::OMSS_SESSION_RUNNING {
             return;
         }
         inner.state = if err == 0 {
@@ -231,13 +319,19 @@ impl Session {
         }
     }
 
-    /// Tears the session down: every socket is detached and given back.
+    /// Tears the session down: every socket is detached and given back, with no FIN.
     pub(crate) fn destroy(&self) {
         let mut inner = self.inner.lock();
+        if inner.dead {
+            return;
+        }
+        inner.dead = true;
         let source = inner.source.take();
         let sinks = inner.sinks.take_all();
+        for e in sinks.iter().flatten() {
+            e.sink.leave_ring(&mut inner.buf);
+        }
         inner.buf.clear_all();
-        inner.state = uapi::OMSS_SESSION_ENDED;
         drop(inner);
         if let Some((source, task)) = source {
             source.shutdown(&task);
@@ -251,7 +345,7 @@ impl Session {
     pub(crate) fn stats(
         &self,
         s: &mut uapi::OmssSessionStats,
-        sinks: &mut KVec<uapi::OmssSinkStats>,
+        sinks: &mut KVVec<uapi::OmssSinkStats>,
         cap: usize,
     ) -> Result {
         let inner = self.inner.lock();
@@ -269,10 +363,16 @@ impl Session {
         s.nr_sinks = inner.sinks.len() as u32;
         s.rx_bytes = self.rx_bytes.load(Relaxed);
         s.rx_packets = self.rx_packets.load(Relaxed);
+        s.rx_errors = self.rx_errors.load(Relaxed);
+        s.rx_truncated = self.rx_truncated.load(Relaxed);
+        s.run_first = self.run_first.load(Relaxed);
+        s.run_last = self.run_last.load(Relaxed);
         s.entries_stored = inner.stored;
         s.entries_dropped = idx.dropped();
         s.pages_allocated = self.pages_allocated.load(Relaxed);
-        for e in inner.sinks.iter().take(cap) {
+        let n = inner.sinks.len().min(cap);
+        sinks.reserve(n, GFP_KERNEL)?;
+        for e in inner.sinks.iter().take(n) {
             sinks.push(e.sink.stats(idx), GFP_KERNEL)?;
         }
         Ok(())

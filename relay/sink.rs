@@ -3,14 +3,13 @@
 //! A sink: sends the session's entries to one subscriber socket.
 
 use super::{
-    args::Proto,
+    args::{classify, ErrKind, Proto},
     session::{Inner, Session},
 };
 use crate::{
     buffer::{
-        alloc_payload_page,
         ring::{Cursor, RingIndex},
-        Chunk, SessionBuffer,
+        Chunk, PayloadPages, SessionBuffer,
     },
     sched::task::{Job, Task},
     shim::{
@@ -54,6 +53,8 @@ pub(crate) struct Sink {
     blocked: AtomicBool,
     state: AtomicU32,
     err: AtomicI32,
+    /// Transient send errors survived.
+    errors: AtomicU32,
     tx_bytes: AtomicU64,
     tx_packets: AtomicU64,
 }
@@ -90,6 +91,7 @@ impl Sink {
                 blocked: AtomicBool::new(false),
                 state: AtomicU32::new(uapi::OMSS_SINK_ACTIVE),
                 err: AtomicI32::new(0),
+                errors: AtomicU32::new(0),
                 tx_bytes: AtomicU64::new(0),
                 tx_packets: AtomicU64::new(0),
             }),
@@ -149,9 +151,8 @@ impl Sink {
     fn detach(&self, run: &mut SinkRun) {
         run.detached = true;
         run.current = None;
-        if let Some(hook) = run.hook.take() {
-            self.sock.detach(hook);
-        }
+        // Dropping the hook restores the socket's callbacks.
+        run.hook = None;
     }
 
     /// Stats for `OMSS_IOC_SESSION_STATS` (under the session lock).
@@ -162,7 +163,7 @@ impl Sink {
             sink_id: self.id,
             state: self.state.load(Relaxed),
             err: self.err.load(Relaxed),
-            reserved: 0,
+            errors: self.errors.load(Relaxed),
             tx_bytes: self.tx_bytes.load(Relaxed),
             tx_packets: self.tx_packets.load(Relaxed),
             entries_lost: if in_ring { idx.lost(&cur) } else { cur.lost },
@@ -175,10 +176,13 @@ impl Sink {
         self.next_locked(&mut inner)
     }
 
-    /// Counts entry `seq` as sent and finds the next one, under one session lock.
-    fn complete_and_next(&self, seq: u64, len: usize) -> Next {
-        self.tx_bytes.fetch_add(len as u64, Relaxed);
-        self.tx_packets.fetch_add(1, Relaxed);
+    /// Counts entry `seq` as done (sent, if `sent`) and finds the next one, under one
+    /// session lock.
+    fn complete_and_next(&self, seq: u64, len: usize, sent: bool) -> Next {
+        if sent {
+            self.tx_bytes.fetch_add(len as u64, Relaxed);
+            self.tx_packets.fetch_add(1, Relaxed);
+        }
         let mut inner = self.session.inner.lock();
         if self.in_ring.load(Acquire) {
             let mut cur = self.cursor();
@@ -188,8 +192,10 @@ impl Sink {
         self.next_locked(&mut inner)
     }
 
+    /// The next entry to send. A sink of a destroyed session sends nothing more (destroy
+    /// is detaching it); one of an ended or failed session is done once it sent all.
     fn next_locked(&self, inner: &mut Inner) -> Next {
-        if !self.in_ring.load(Acquire) {
+        if inner.dead || !self.in_ring.load(Acquire) {
             return Next::Idle;
         }
         let mut cur = self.cursor();
@@ -197,7 +203,9 @@ impl Sink {
         self.set_cursor(cur);
         match next {
             Some((seq, chunk)) => Next::Entry(seq, chunk),
-            None if inner.state != uapi::OMSS_SESSION_RUNNING => {
+            None if inner.state == uapi::OMSS_SESSION_ENDED
+                || inner.state == uapi::OMSS_SESSION_FAILED =>
+            {
                 self.leave_ring(&mut inner.buf);
                 Next::Done
             }
@@ -210,13 +218,14 @@ impl Sink {
         if !self.session.copy {
             return Ok(chunk);
         }
-        let mut pages = KVec::with_capacity(chunk.pages().len(), GFP_KERNEL)?;
+        let mut pages = PayloadPages::with_capacity(chunk.pages().len())?;
+        for _ in chunk.pages() {
+            pages.push_new()?;
+        }
         let mut left = chunk.len();
-        for src in chunk.pages().iter() {
-            let page = alloc_payload_page()?;
-            shim::copy_page(&page, src, left);
+        for (dst, src) in pages.pages().iter().zip(chunk.pages()) {
+            shim::copy_page(dst, src, left);
             left = left.saturating_sub(kernel::page::PAGE_SIZE);
-            pages.push(page, GFP_KERNEL)?;
         }
         self.session
             .pages_allocated
@@ -241,7 +250,8 @@ impl Sink {
 }
 
 impl Job for Sink {
-    fn run(&self) -> bool {
+    fn run(&self, run_no: u64) -> bool {
+        self.session.ran(run_no);
         let mut run = self.run.lock();
         if run.detached || self.state.load(Relaxed) != uapi::OMSS_SINK_ACTIVE {
             return false;
@@ -255,9 +265,15 @@ impl Job for Sink {
                 None => match next.take().unwrap_or_else(|| self.next_entry()) {
                     Next::Entry(seq, chunk) => match self.payload(chunk) {
                         Ok(chunk) => (seq, chunk, 0),
-                        Err(e) => {
-                            self.fail(&mut run, e);
-                            return false;
+                        // No memory for a private copy: a UDP sink skips the entry, a TCP
+                        // sink (a byte stream) tries it again on its next wakeup.
+                        Err(_) => {
+                            self.errors.fetch_add(1, Relaxed);
+                            if self.proto == Proto::Tcp {
+                                return false;
+                            }
+                            next = Some(self.complete_and_next(seq, 0, false));
+                            continue;
                         }
                     },
                     Next::Idle => return false,
@@ -269,13 +285,20 @@ impl Job for Sink {
             };
             // A send that moves nothing is a full send queue.
             let sent = self.sock.send_pages(chunk.pages(), off, chunk.len() - off);
-            match sent.and_then(|n| if n == 0 { Err(EAGAIN) } else { Ok(n) }) {
+            let err = match sent.and_then(|n| if n == 0 { Err(EAGAIN) } else { Ok(n) }) {
                 Ok(n) if off + n >= chunk.len() => {
                     self.blocked.store(false, Relaxed);
-                    next = Some(self.complete_and_next(seq, chunk.len()));
+                    next = Some(self.complete_and_next(seq, chunk.len(), true));
+                    continue;
                 }
-                Ok(n) => run.current = Some((seq, chunk, off + n)),
-                Err(e) if e == EAGAIN => {
+                Ok(n) => {
+                    run.current = Some((seq, chunk, off + n));
+                    continue;
+                }
+                Err(e) => e,
+            };
+            match classify(err.to_errno().abs(), self.proto) {
+                ErrKind::Again => {
                     run.current = Some((seq, chunk, off));
                     // Wait for write space; retry once in case it came before the flag.
                     self.blocked.store(true, SeqCst);
@@ -284,8 +307,17 @@ impl Job for Sink {
                     }
                     retried = true;
                 }
-                Err(e) => {
-                    self.fail(&mut run, e);
+                ErrKind::Transient if self.proto == Proto::Udp => {
+                    self.errors.fetch_add(1, Relaxed);
+                    next = Some(self.complete_and_next(seq, chunk.len(), false));
+                }
+                ErrKind::Transient => {
+                    self.errors.fetch_add(1, Relaxed);
+                    run.current = Some((seq, chunk, off));
+                    return false;
+                }
+                ErrKind::Fatal => {
+                    self.fail(&mut run, err);
                     return false;
                 }
             }

@@ -2,9 +2,12 @@
 
 //! The source: receives the stream into page-backed entries of the session buffer.
 
-use super::{args::Proto, session::Session};
+use super::{
+    args::{classify, ErrKind, Proto},
+    session::Session,
+};
 use crate::{
-    buffer::{alloc_payload_page, release_payload_pages, Chunk},
+    buffer::{Chunk, PayloadPages},
     sched::task::{Job, Task},
     shim::{
         sock::{Hook, Socket, MAX_IOV_PAGES},
@@ -14,7 +17,7 @@ use crate::{
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
     new_mutex,
-    page::{Page, PAGE_SIZE},
+    page::PAGE_SIZE,
     prelude::*,
     sync::{Arc, Mutex},
 };
@@ -26,15 +29,11 @@ const TCP_ENTRY_PAGES: usize = 4;
 
 struct SourceRun {
     /// Pages to receive into; the used ones move into the entry and are replaced.
-    spare: KVec<Page>,
+    spare: PayloadPages,
+    /// Published in its session: it may receive.
+    started: bool,
     detached: bool,
     hook: Option<Hook>,
-}
-
-impl Drop for SourceRun {
-    fn drop(&mut self) {
-        release_payload_pages(self.spare.len());
-    }
 }
 
 /// The source socket of a session.
@@ -51,7 +50,8 @@ impl Source {
     /// A new source, not yet attached.
     pub(crate) fn new(session: Arc<Session>, sock: Socket, proto: Proto) -> Result<Arc<Self>> {
         let run = SourceRun {
-            spare: KVec::new(),
+            spare: PayloadPages::with_capacity(MAX_IOV_PAGES)?,
+            started: false,
             detached: false,
             hook: None,
         };
@@ -73,14 +73,18 @@ impl Source {
         Ok(())
     }
 
+    /// Lets the source receive, once it is its session's source.
+    pub(crate) fn start(&self) {
+        self.run.lock().started = true;
+    }
+
     /// Stops the source for good and gives the socket back.
     pub(crate) fn shutdown(&self, task: &Task) {
         task.retire();
         let mut run = self.run.lock();
         run.detached = true;
-        if let Some(hook) = run.hook.take() {
-            self.sock.detach(hook);
-        }
+        // Dropping the hook restores the socket's callbacks.
+        run.hook = None;
     }
 
     fn max_entry(&self) -> usize {
@@ -94,10 +98,10 @@ impl Source {
     fn receive(&self, run: &mut SourceRun) -> Result<Recv> {
         let max = self.max_entry();
         while run.spare.len() * PAGE_SIZE < max {
-            run.spare.push(alloc_payload_page()?, GFP_KERNEL)?;
+            run.spare.push_new()?;
             self.session.pages_allocated.fetch_add(1, Relaxed);
         }
-        let (len, truncated) = match self.sock.recv_pages(&run.spare, max) {
+        let (len, truncated) = match self.sock.recv_pages(run.spare.pages(), max) {
             Ok(r) => r,
             Err(e) if e == EAGAIN => return Ok(Recv::Nothing),
             Err(e) => return Err(e),
@@ -107,54 +111,65 @@ impl Source {
             return Ok(if self.proto == Proto::Tcp {
                 Recv::Eof
             } else {
-                Recv::Nothing
+                Recv::Empty
             });
         }
         if truncated {
-            pr_warn!(
-                "session {}: datagram over {} bytes truncated\n",
-                self.session.id,
-                max
-            );
+            self.session.rx_truncated.fetch_add(1, Relaxed);
         }
-        // Move the used pages into the entry; fresh pages take their place.
+        // The used pages move into the entry; fresh pages take their place. If they cannot
+        // be had, the received bytes are lost (and counted by the caller).
         let used = len.div_ceil(PAGE_SIZE);
-        let mut pages = KVec::with_capacity(used, GFP_KERNEL)?;
-        for slot in run.spare.iter_mut().take(used) {
-            pages.push(core::mem::replace(slot, alloc_payload_page()?), GFP_KERNEL)?;
+        let mut fresh = PayloadPages::with_capacity(used)?;
+        for _ in 0..used {
+            fresh.push_new()?;
         }
+        run.spare.swap_front(&mut fresh, used);
         self.session.pages_allocated.fetch_add(used as u64, Relaxed);
-        Ok(Recv::Entry(Chunk::new(pages, len)))
+        Ok(Recv::Entry(Chunk::new(fresh, len)))
     }
 }
 
 enum Recv {
     Entry(Chunk),
+    Empty,
     Nothing,
     Eof,
 }
 
 impl Job for Source {
-    fn run(&self) -> bool {
+    fn run(&self, run_no: u64) -> bool {
+        self.session.ran(run_no);
         let mut run = self.run.lock();
-        if run.detached {
+        if run.detached || !run.started {
             return false;
         }
         for _ in 0..BUDGET {
             match self.receive(&mut run) {
                 Ok(Recv::Entry(chunk)) => {
-                    if let Err(e) = self.session.store(chunk) {
-                        pr_warn!("session {}: entry lost: {:?}\n", self.session.id, e);
+                    if self.session.store(chunk).is_err() {
+                        self.session.rx_errors.fetch_add(1, Relaxed);
                     }
                 }
+                Ok(Recv::Empty) => {}
                 Ok(Recv::Nothing) => return false,
                 Ok(Recv::Eof) => {
                     self.session.end(0);
                     return false;
                 }
                 Err(e) => {
-                    self.session.end(e.to_errno().abs());
-                    return false;
+                    let errno = e.to_errno().abs();
+                    match classify(errno, self.proto) {
+                        // Counted; the next packet's data_ready runs the source again.
+                        ErrKind::Transient | ErrKind::Again => {
+                            self.session.rx_errors.fetch_add(1, Relaxed);
+                            return false;
+                        }
+                        ErrKind::Fatal => {
+                            self.session.end(errno);
+                            return false;
+                        }
+                    }
                 }
             }
         }

@@ -80,3 +80,18 @@ pub(crate) fn take_count(queued: usize, classes: u32, threads: u32) -> usize {
             .clamp(1, TAKE_MAX),
     }
 }
+
+/// Most lanes (CPUs with their own queues and workers) a pool has.
+pub(crate) const MAX_LANES: usize = 16;
+
+/// Lanes for a pool of `workers` initial workers on `online_cpus` CPUs: one per CPU, as many
+/// as workers, at least 1 and at most [`MAX_LANES`].
+pub(crate) fn lanes_for(workers: u32, online_cpus: u32) -> usize {
+    (workers.min(online_cpus) as usize).clamp(1, MAX_LANES)
+}
+
+/// Most workers one of `lanes` lanes may grow to when the pool may have `max` in all: an
+/// equal share, at least 1.
+pub(crate) fn lane_cap(max: u32, lanes: usize) -> u32 {
+    (max / (lanes.max(1) as u32)).max(1)
+}

@@ -4,7 +4,7 @@
 
 use super::{
     policy,
-    pool::{Pool, TaskList},
+    pool::{Lane, Pool, TaskList, MAX_LANES},
 };
 use crate::shim::sock::SockEvents;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -12,15 +12,16 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 /// Task runs so far, module-wide.
 pub(crate) static TASKS_RUN: AtomicU64 = AtomicU64::new(0);
 use kernel::{
-    list::{AtomicTracker, List, ListArc, ListLinks, TryNewListArc},
+    list::{AtomicTracker, ListArc, ListLinks, TryNewListArc},
     prelude::*,
     sync::{Arc, ArcBorrow},
 };
 
 /// The work behind a task.
 pub(crate) trait Job: Send + Sync {
-    /// Does a bounded amount of work; returns `true` if work is left.
-    fn run(&self) -> bool;
+    /// Does a bounded amount of work; returns `true` if work is left. `run_no` numbers the
+    /// engine's task runs, module-wide, from 1.
+    fn run(&self, run_no: u64) -> bool;
     /// Whether socket `events` should schedule this job. Runs in softirq: atomics only.
     fn wants(&self, events: u32) -> bool;
 }
@@ -34,7 +35,8 @@ pub(crate) struct Task {
     tracker: AtomicTracker<0>,
     state: AtomicU8,
     class: u8,
-    pool: Arc<Pool>,
+    /// Where it is queued and run, for life.
+    lane: Arc<Lane>,
     job: Arc<dyn Job>,
 }
 
@@ -49,15 +51,16 @@ kernel::list::impl_list_item! {
 }
 
 impl Task {
-    /// A new idle task of `class` running `job` on `pool`.
-    pub(crate) fn new(pool: Arc<Pool>, class: u8, job: Arc<dyn Job>) -> Result<Arc<Self>> {
+    /// A new idle task of `class` running `job` on one of `pool`'s lanes.
+    pub(crate) fn new(pool: &Pool, class: u8, job: Arc<dyn Job>) -> Result<Arc<Self>> {
+        let lane = pool.pick_lane()?;
         Arc::pin_init(
             pin_init!(Self {
                 links <- ListLinks::new(),
                 tracker <- AtomicTracker::new(),
                 state: AtomicU8::new(policy::IDLE),
                 class,
-                pool,
+                lane,
                 job,
             }),
             GFP_KERNEL,
@@ -88,7 +91,7 @@ impl Task {
 
     fn enqueue(&self, item: Option<ListArc<Self>>) {
         match item {
-            Some(item) => self.pool.push(self.class as usize, item),
+            Some(item) => self.lane.push(self.class as usize, item),
             // The state machine guarantees one queued copy; this would be a bug.
             None => pr_warn!("task queued twice\n"),
         }
@@ -102,8 +105,8 @@ impl Task {
             return; // retired while queued
         }
         task.state.store(policy::RUNNING, Ordering::Release);
-        TASKS_RUN.fetch_add(1, Ordering::Relaxed);
-        let more = task.job.run();
+        let run_no = TASKS_RUN.fetch_add(1, Ordering::Relaxed) + 1;
+        let more = task.job.run(run_no);
         let Ok(old) = task
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
@@ -120,12 +123,12 @@ impl Task {
     }
 }
 
-/// Tasks scheduled together (a new entry wakes many sinks): they reach the pool with one
-/// lock and one wakeup per idle worker when the batch is dropped, after the caller's locks.
+/// Tasks of one class scheduled together (a new entry wakes many sinks): they reach each
+/// lane with one lock and one wakeup per idle worker when the batch is dropped, after the
+/// caller's locks.
 pub(crate) struct Batch {
-    list: TaskList,
-    n: usize,
-    /// The first task queued here; the batch holds tasks of its pool and class only.
+    lanes: [(TaskList, usize); MAX_LANES],
+    /// The first task queued here: its class is the batch's.
     first: Option<Arc<Task>>,
 }
 
@@ -133,8 +136,7 @@ impl Batch {
     /// An empty batch.
     pub(crate) fn new() -> Self {
         Self {
-            list: TaskList(List::new()),
-            n: 0,
+            lanes: [const { (TaskList::new(), 0) }; MAX_LANES],
             first: None,
         }
     }
@@ -145,24 +147,29 @@ impl Batch {
             return;
         }
         let item = ListArc::try_from_arc_borrow(task);
-        let same = self.first.as_ref().map_or(true, |f| {
-            f.class == task.class && Arc::ptr_eq(&f.pool, &task.pool)
-        });
-        match item {
-            Some(item) if same => {
+        let same = self.first.as_ref().map_or(true, |f| f.class == task.class);
+        match (item, self.lanes.get_mut(task.lane.index)) {
+            (Some(item), Some((list, n))) if same => {
                 self.first.get_or_insert_with(|| task.into());
-                self.list.0.push_back(item);
-                self.n += 1;
+                list.0.push_back(item);
+                *n += 1;
             }
-            other => task.enqueue(other),
+            (item, _) => task.enqueue(item),
         }
     }
 }
 
 impl Drop for Batch {
     fn drop(&mut self) {
-        if let Some(f) = self.first.take() {
-            f.pool.push_all(f.class as usize, &mut self.list, self.n);
+        let Some(first) = self.first.take() else {
+            return;
+        };
+        for (list, n) in self.lanes.iter_mut() {
+            if let Some(item) = list.0.pop_front() {
+                let lane = item.lane.clone();
+                list.0.push_front(item);
+                lane.push_all(first.class as usize, list, *n);
+            }
         }
     }
 }

@@ -8,9 +8,15 @@ pub(crate) mod lock;
 pub(crate) mod sock;
 pub(crate) mod thread;
 
-use crate::relay::{control::ControlFile, Engine};
 use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
-use kernel::{bindings, page::Page, prelude::*, sync::Arc, types::ForeignOwnable};
+use core::marker::PhantomData;
+use kernel::{
+    bindings,
+    page::Page,
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+    types::ForeignOwnable,
+};
 
 /// Socket event bits given to `SockEvents::on_event`, as in `omss_shim.h`.
 pub(crate) const EV_READ: u32 = 1;
@@ -30,7 +36,8 @@ pub(crate) struct SkInfo {
     pub(crate) bound: u8,
     pub(crate) listening: u8,
     pub(crate) owned: u8,
-    pad: [u8; 6],
+    pub(crate) ulp: u8,
+    pad: [u8; 5],
 }
 
 /// Mirrors `struct omss_sk_saved`.
@@ -77,10 +84,19 @@ pub(crate) struct Params {
     pub(crate) online_cpus: u32,
 }
 
+/// Mirrors `struct omss_misc_ops`: the file operations of `/dev/omss`.
+#[repr(C)]
+struct MiscOpsC {
+    open: unsafe extern "C" fn(*mut c_void, *mut *mut c_void) -> c_int,
+    release: unsafe extern "C" fn(*mut c_void),
+    ioctl: unsafe extern "C" fn(*mut c_void, c_uint, c_ulong) -> c_long,
+}
+
 extern "C" {
     fn omss_shim_params(out: *mut Params);
-    fn omss_shim_misc_register(engine: *mut c_void) -> c_int;
+    fn omss_shim_misc_register(ops: *const MiscOpsC, data: *mut c_void) -> c_int;
     fn omss_shim_misc_deregister();
+    fn omss_online_cpu(n: c_uint) -> c_int;
 }
 
 /// Reads the module parameters.
@@ -91,55 +107,97 @@ pub(crate) fn params() -> Params {
     p
 }
 
+/// The `n`-th online CPU (from 0), if there are that many.
+pub(crate) fn online_cpu(n: usize) -> Option<u32> {
+    let n = c_uint::try_from(n).ok()?;
+    // SAFETY: `omss_online_cpu` only reads the online mask.
+    let cpu = unsafe { omss_online_cpu(n) };
+    u32::try_from(cpu).ok()
+}
+
 /// Whether the calling task has `CAP_NET_ADMIN`.
 pub(crate) fn capable_net_admin() -> bool {
     // SAFETY: `capable` only reads the current task's credentials.
     unsafe { kernel::bindings::capable(kernel::bindings::CAP_NET_ADMIN as c_int) }
 }
 
-/// The registered `/dev/omss`; deregistered on drop.
-pub(crate) struct MiscDevice {
-    engine: *const c_void,
+/// What a misc device does, as upstream's `MiscDevice` trait: every open makes a `File`.
+pub(crate) trait MiscOps: Send + Sync + 'static {
+    /// The state of one open file.
+    type File: Send + Sync + 'static;
+    /// Opens a file.
+    fn open(this: &Arc<Self>) -> Result<Arc<Self::File>>;
+    /// Handles an ioctl on an open file.
+    fn ioctl(file: ArcBorrow<'_, Self::File>, cmd: u32, arg: usize) -> Result<i64>;
 }
 
-// SAFETY: `engine` is an `Arc<Engine>` in foreign form; `Engine` is `Send + Sync`.
-unsafe impl Send for MiscDevice {}
-// SAFETY: as above; `MiscDevice` has no interior mutability of its own.
-unsafe impl Sync for MiscDevice {}
+/// The registered `/dev/omss`, served by `T`; deregistered on drop.
+///
+/// # Invariants
+///
+/// `data` is an `Arc<T>` in foreign form, given to the C shim at registration: it stays
+/// valid while the device is registered, and is released only by `drop`, after
+/// deregistration. One `MiscDevice` exists at a time (the shim has one device).
+pub(crate) struct MiscDevice<T: MiscOps> {
+    data: *const c_void,
+    _t: PhantomData<Arc<T>>,
+}
 
-impl MiscDevice {
-    /// Registers `/dev/omss`, whose opens will use `engine`.
-    pub(crate) fn register(engine: Arc<Engine>) -> Result<Self> {
-        let ptr = engine.into_foreign();
-        // SAFETY: `ptr` stays valid until `drop`, which deregisters the device first.
-        let ret = unsafe { omss_shim_misc_register(ptr.cast_mut()) };
+// SAFETY: `data` is an `Arc<T>` in foreign form with `T: Send + Sync`.
+unsafe impl<T: MiscOps> Send for MiscDevice<T> {}
+// SAFETY: as above; `MiscDevice` has no interior mutability of its own.
+unsafe impl<T: MiscOps> Sync for MiscDevice<T> {}
+
+struct Vtable<T>(PhantomData<T>);
+
+impl<T: MiscOps> Vtable<T> {
+    const OPS: MiscOpsC = MiscOpsC {
+        open: misc_open::<T>,
+        release: misc_release::<T>,
+        ioctl: misc_ioctl::<T>,
+    };
+}
+
+impl<T: MiscOps> MiscDevice<T> {
+    /// Registers `/dev/omss`, whose opens will use `data`.
+    pub(crate) fn register(data: Arc<T>) -> Result<Self> {
+        let ptr = data.into_foreign();
+        // SAFETY: `OPS` is static and its functions match `ptr`'s type; `ptr` stays valid
+        // until `drop`, which deregisters the device first.
+        let ret = unsafe { omss_shim_misc_register(&Vtable::<T>::OPS, ptr.cast_mut()) };
         if ret < 0 {
             // SAFETY: `ptr` came from `into_foreign` above; the failed registration kept no copy.
-            drop(unsafe { Arc::<Engine>::from_foreign(ptr) });
+            drop(unsafe { Arc::<T>::from_foreign(ptr) });
             return Err(Error::from_errno(ret));
         }
-        Ok(Self { engine: ptr })
+        // INVARIANT: registered with `ptr`.
+        Ok(Self {
+            data: ptr,
+            _t: PhantomData,
+        })
     }
 }
 
-impl Drop for MiscDevice {
+impl<T: MiscOps> Drop for MiscDevice<T> {
     fn drop(&mut self) {
         // SAFETY: the device was registered in `register`. After this no new open can start,
-        // and open files pin the module, so no `omss_rs_*` call uses `engine` any more.
+        // and open files pin the module, so no callback uses `data` any more.
         unsafe { omss_shim_misc_deregister() };
-        // SAFETY: `engine` came from `into_foreign` in `register` and is released only here.
-        drop(unsafe { Arc::<Engine>::from_foreign(self.engine) });
+        // SAFETY: `data` came from `into_foreign` in `register` and is released only here.
+        drop(unsafe { Arc::<T>::from_foreign(self.data) });
     }
 }
 
-#[no_mangle]
-extern "C" fn omss_rs_open(engine: *mut c_void, ctx: *mut *mut c_void) -> c_int {
-    // SAFETY: `engine` is the pointer given to `omss_shim_misc_register`; it is valid while
-    // the device is registered, which open implies.
-    let engine: Arc<Engine> = unsafe { Arc::<Engine>::borrow(engine) }.into();
-    match ControlFile::open(engine) {
+/// # Safety
+///
+/// `data` is the pointer given to `omss_shim_misc_register` by `MiscDevice::<T>::register`
+/// (so the device is registered and `data` is valid), and `ctx` is valid for a write.
+unsafe extern "C" fn misc_open<T: MiscOps>(data: *mut c_void, ctx: *mut *mut c_void) -> c_int {
+    // SAFETY: per the contract, `data` is a live `Arc<T>` in foreign form.
+    let this: Arc<T> = unsafe { Arc::<T>::borrow(data) }.into();
+    match T::open(&this) {
         Ok(file) => {
-            // SAFETY: `ctx` points to the C shim's local `void *`, valid for write.
+            // SAFETY: per the contract, `ctx` is valid for a write.
             unsafe { *ctx = file.into_foreign().cast_mut() };
             0
         }
@@ -147,17 +205,21 @@ extern "C" fn omss_rs_open(engine: *mut c_void, ctx: *mut *mut c_void) -> c_int 
     }
 }
 
-#[no_mangle]
-extern "C" fn omss_rs_release(ctx: *mut c_void) {
-    // SAFETY: `ctx` came from `into_foreign` in `omss_rs_open`; release is the last call on it.
-    drop(unsafe { Arc::<ControlFile>::from_foreign(ctx) });
+/// # Safety
+///
+/// `ctx` came from `misc_open::<T>`, and this is the last call that uses it.
+unsafe extern "C" fn misc_release<T: MiscOps>(ctx: *mut c_void) {
+    // SAFETY: per the contract, `ctx` is an `Arc<T::File>` in foreign form, used no more.
+    drop(unsafe { Arc::<T::File>::from_foreign(ctx) });
 }
 
-#[no_mangle]
-extern "C" fn omss_rs_ioctl(ctx: *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
-    // SAFETY: `ctx` came from `omss_rs_open`; the file is open for the duration of the call.
-    let file = unsafe { Arc::<ControlFile>::borrow(ctx) };
-    match file.ioctl(cmd, arg as usize) {
+/// # Safety
+///
+/// `ctx` came from `misc_open::<T>` and its file is open for the duration of the call.
+unsafe extern "C" fn misc_ioctl<T: MiscOps>(ctx: *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: per the contract, `ctx` is a live `Arc<T::File>` in foreign form.
+    let file = unsafe { Arc::<T::File>::borrow(ctx) };
+    match T::ioctl(file, cmd, arg as usize) {
         Ok(v) => v as c_long,
         Err(e) => e.to_errno() as c_long,
     }

@@ -4,7 +4,9 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/net.h>
+#include <linux/sched.h>
 #include <linux/spinlock.h>
+#include <net/inet_connection_sock.h>
 #include <net/inet_sock.h>
 #include <net/sock.h>
 #include "omss_shim.h"
@@ -36,12 +38,13 @@ void omss_shim_params(struct omss_params *out)
 	out->online_cpus = num_online_cpus();
 }
 
-static void *omss_engine;
+static const struct omss_misc_ops *omss_ops;
+static void *omss_data;
 
 static int omss_open(struct inode *inode, struct file *file)
 {
 	void *ctx;
-	int ret = omss_rs_open(omss_engine, &ctx);
+	int ret = omss_ops->open(omss_data, &ctx);
 
 	if (!ret)
 		file->private_data = ctx;
@@ -50,13 +53,13 @@ static int omss_open(struct inode *inode, struct file *file)
 
 static int omss_release(struct inode *inode, struct file *file)
 {
-	omss_rs_release(file->private_data);
+	omss_ops->release(file->private_data);
 	return 0;
 }
 
 static long omss_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
-	return omss_rs_ioctl(file->private_data, cmd, arg);
+	return omss_ops->ioctl(file->private_data, cmd, arg);
 }
 
 static const struct file_operations omss_fops = {
@@ -74,9 +77,10 @@ static struct miscdevice omss_misc = {
 	.mode = 0600,
 };
 
-int omss_shim_misc_register(void *engine)
+int omss_shim_misc_register(const struct omss_misc_ops *ops, void *data)
 {
-	omss_engine = engine;
+	omss_ops = ops;
+	omss_data = data;
 	return misc_register(&omss_misc);
 }
 
@@ -97,6 +101,7 @@ void omss_sk_info(struct socket *sock, struct omss_sk_info *out)
 	out->listening = sk->sk_state == TCP_LISTEN;
 	out->bound = (sk->sk_family == AF_INET || sk->sk_family == AF_INET6) && inet_sk(sk)->inet_num;
 	out->owned = !!READ_ONCE(sk->sk_user_data);
+	out->ulp = inet_csk_has_ulp(sk);
 }
 
 static void omss_sk_event(struct sock *sk, unsigned int events)
@@ -117,12 +122,21 @@ static void omss_data_ready(struct sock *sk)
 
 static void omss_write_space(struct sock *sk)
 {
+	struct socket *sock;
+	void *ctx;
+
 	/* As sk_stream_write_space / sock_def_write_space: only once there is room. */
 	if (sk->sk_type == SOCK_STREAM ? !sk_stream_is_writeable(sk) : !sock_writeable(sk))
 		return;
-	if (sk->sk_socket)
-		clear_bit(SOCK_NOSPACE, &sk->sk_socket->flags);
-	omss_sk_event(sk, OMSS_EV_WRITE);
+	read_lock_bh(&sk->sk_callback_lock);
+	ctx = sk->sk_user_data;
+	sock = sk->sk_socket;
+	if (ctx) {
+		if (sock)
+			clear_bit(SOCK_NOSPACE, &sock->flags);
+		omss_rs_sk_event(ctx, OMSS_EV_WRITE);
+	}
+	read_unlock_bh(&sk->sk_callback_lock);
 }
 
 static void omss_state_change(struct sock *sk)
@@ -135,9 +149,11 @@ int omss_sk_attach(struct socket *sock, void *ctx, struct omss_sk_saved *saved)
 	struct sock *sk = sock->sk;
 
 	write_lock_bh(&sk->sk_callback_lock);
-	if (sk->sk_user_data) {
+	if (sk->sk_user_data || inet_csk_has_ulp(sk)) {
+		int ret = sk->sk_user_data ? -EBUSY : -EOPNOTSUPP;
+
 		write_unlock_bh(&sk->sk_callback_lock);
-		return -EBUSY;
+		return ret;
 	}
 	saved->data_ready = sk->sk_data_ready;
 	saved->write_space = sk->sk_write_space;
@@ -150,15 +166,20 @@ int omss_sk_attach(struct socket *sock, void *ctx, struct omss_sk_saved *saved)
 	return 0;
 }
 
-void omss_sk_detach(struct socket *sock, const struct omss_sk_saved *saved)
+void omss_sk_detach(struct socket *sock, void *ctx, const struct omss_sk_saved *saved)
 {
 	struct sock *sk = sock->sk;
 
+	/* Put back only what is still ours: another layer may have wrapped it meanwhile. */
 	write_lock_bh(&sk->sk_callback_lock);
-	sk->sk_data_ready = saved->data_ready;
-	sk->sk_write_space = saved->write_space;
-	sk->sk_state_change = saved->state_change;
-	sk->sk_user_data = NULL;
+	if (sk->sk_data_ready == omss_data_ready)
+		sk->sk_data_ready = saved->data_ready;
+	if (sk->sk_write_space == omss_write_space)
+		sk->sk_write_space = saved->write_space;
+	if (sk->sk_state_change == omss_state_change)
+		sk->sk_state_change = saved->state_change;
+	if (sk->sk_user_data == ctx)
+		sk->sk_user_data = NULL;
 	write_unlock_bh(&sk->sk_callback_lock);
 }
 
@@ -170,4 +191,24 @@ void omss_spin_lock_bh(spinlock_t *lock)
 void omss_spin_unlock_bh(spinlock_t *lock)
 {
 	spin_unlock_bh(lock);
+}
+
+int omss_online_cpu(unsigned int n)
+{
+	unsigned int cpu;
+
+	for_each_online_cpu(cpu)
+		if (n-- == 0)
+			return cpu;
+	return -1;
+}
+
+void omss_sock_hold(struct socket *sock)
+{
+	get_file(sock->file);
+}
+
+void omss_cond_resched(void)
+{
+	cond_resched();
 }

@@ -19,10 +19,15 @@ struct omss_params {
 void omss_shim_params(struct omss_params *out);
 
 /*
- * /dev/omss. The device keeps Rust's engine pointer for open; open fills *ctx,
- * release and ioctl get it back.
+ * /dev/omss, served by Rust through ops: open(data, &ctx) fills *ctx for the file,
+ * release and ioctl get it back. ops and data stay valid while registered.
  */
-int omss_shim_misc_register(void *engine);
+struct omss_misc_ops {
+	int (*open)(void *data, void **ctx);
+	void (*release)(void *ctx);
+	long (*ioctl)(void *ctx, unsigned int cmd, unsigned long arg);
+};
+int omss_shim_misc_register(const struct omss_misc_ops *ops, void *data);
 void omss_shim_misc_deregister(void);
 
 struct socket;
@@ -37,7 +42,8 @@ struct omss_sk_info {
 	u8 bound;		/* has a local port */
 	u8 listening;
 	u8 owned;		/* sk_user_data is set: another kernel user has it */
-	u8 pad[6];
+	u8 ulp;			/* an upper layer protocol (kTLS, ...) owns the callbacks */
+	u8 pad[5];
 };
 void omss_sk_info(struct socket *sock, struct omss_sk_info *out);
 
@@ -48,16 +54,29 @@ struct omss_sk_saved {
 	void *state_change;
 };
 /*
- * Under sk_callback_lock: fails with -EBUSY if sk_user_data is set, else saves the
- * callbacks, sets sk_user_data = ctx and installs OMSS's, which call omss_rs_sk_event().
+ * Under sk_callback_lock: fails with -EBUSY if sk_user_data is set, -EOPNOTSUPP if a ULP
+ * has the socket, else saves the callbacks, sets sk_user_data = ctx and installs OMSS's,
+ * which call omss_rs_sk_event().
  */
 int omss_sk_attach(struct socket *sock, void *ctx, struct omss_sk_saved *saved);
-/* Under sk_callback_lock: restores the callbacks and clears sk_user_data. */
-void omss_sk_detach(struct socket *sock, const struct omss_sk_saved *saved);
+/*
+ * Under sk_callback_lock: restores each saved callback that is still OMSS's and clears
+ * sk_user_data if it is still ctx. No OMSS callback sees ctx after this returns.
+ */
+void omss_sk_detach(struct socket *sock, void *ctx, const struct omss_sk_saved *saved);
+
+/* Takes another reference on the socket's file (sockfd_lookup took the first). */
+void omss_sock_hold(struct socket *sock);
 
 #define OMSS_EV_READ	1	/* data or EOF to read */
 #define OMSS_EV_WRITE	2	/* send space available */
 #define OMSS_EV_STATE	4	/* state change (reset, close) */
+
+/* The n-th online CPU (from 0), or -1. */
+int omss_online_cpu(unsigned int n);
+
+/* cond_resched() is a macro or a static call, depending on the preemption model. */
+void omss_cond_resched(void);
 
 /* spin_lock_bh and spin_unlock_bh are static inlines. */
 void omss_spin_lock_bh(spinlock_t *lock);
@@ -65,8 +84,5 @@ void omss_spin_unlock_bh(spinlock_t *lock);
 
 /* Implemented in Rust. */
 void omss_rs_sk_event(void *ctx, unsigned int events);
-int omss_rs_open(void *engine, void **ctx);
-void omss_rs_release(void *ctx);
-long omss_rs_ioctl(void *ctx, unsigned int cmd, unsigned long arg);
 
 #endif

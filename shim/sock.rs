@@ -17,13 +17,19 @@ use kernel::{
 extern "C" {
     fn omss_sk_info(sock: *mut bindings::socket, out: *mut SkInfo);
     fn omss_sk_attach(sock: *mut bindings::socket, ctx: *mut c_void, saved: *mut SkSaved) -> c_int;
-    fn omss_sk_detach(sock: *mut bindings::socket, saved: *const SkSaved);
+    fn omss_sk_detach(sock: *mut bindings::socket, ctx: *mut c_void, saved: *const SkSaved);
+    fn omss_sock_hold(sock: *mut bindings::socket);
 }
 
 /// Most pages one send or receive covers.
 pub(crate) const MAX_IOV_PAGES: usize = 16;
 
 /// A socket of a user fd, with a reference on its file (as `sockfd_lookup` gives).
+///
+/// # Invariants
+///
+/// `sock` is a live `struct socket` with a `sk` and a `file`, and this value owns one
+/// reference on that file, which keeps both alive; `drop` puts it.
 pub(crate) struct Socket {
     sock: NonNull<bindings::socket>,
 }
@@ -40,9 +46,18 @@ impl Socket {
         let mut err: c_int = 0;
         // SAFETY: `sockfd_lookup` accepts any fd and writes an errno to `err` on failure.
         let sock = unsafe { bindings::sockfd_lookup(fd, &mut err) };
+        // INVARIANT: `sockfd_lookup` returns a socket with a reference on its file.
         NonNull::new(sock)
             .map(|sock| Self { sock })
             .ok_or_else(|| Error::from_errno(err))
+    }
+
+    /// Another reference to the same socket.
+    fn hold(&self) -> Self {
+        // SAFETY: `self.sock` is live (invariant); this takes one more file reference.
+        unsafe { omss_sock_hold(self.sock.as_ptr()) };
+        // INVARIANT: the reference just taken is the new value's.
+        Self { sock: self.sock }
     }
 
     /// Whether both are the same socket.
@@ -58,30 +73,25 @@ impl Socket {
         info
     }
 
-    /// Installs OMSS's callbacks, which will call `T::on_event` on `ctx`. `EBUSY` if the
-    /// socket already has a kernel user.
+    /// Installs OMSS's callbacks, which will call `T::on_event` on `ctx` until the returned
+    /// [`Hook`] is dropped. `EBUSY` if the socket already has a kernel user, `EOPNOTSUPP` if
+    /// an upper layer protocol (kTLS, ...) has it.
     pub(crate) fn attach<T: SockEvents>(&self, ctx: Arc<T>) -> Result<Hook> {
         let ptr = into_ctx(ctx)?;
         let mut saved = SkSaved::default();
-        // SAFETY: `self.sock` is live; `ptr` stays valid until `detach` gives it back.
+        // SAFETY: `self.sock` is live; `ptr` stays valid until the hook's drop gives it back.
         let ret = unsafe { omss_sk_attach(self.sock.as_ptr(), ptr, &mut saved) };
         if ret < 0 {
             // SAFETY: `ptr` came from `into_ctx` and was not installed.
             unsafe { drop_ctx(ptr) };
             return Err(Error::from_errno(ret));
         }
-        Ok(Hook { saved, ctx: ptr })
-    }
-
-    /// Restores the callbacks saved by `attach` and releases its context. After this no
-    /// callback of OMSS runs on this socket.
-    pub(crate) fn detach(&self, hook: Hook) {
-        // SAFETY: `hook` came from `attach` on this socket; after the write-locked restore
-        // no callback can still see `hook.ctx`, so it can be released.
-        unsafe {
-            omss_sk_detach(self.sock.as_ptr(), &hook.saved);
-            drop_ctx(hook.ctx);
-        }
+        // INVARIANT: installed on this socket, whose reference the hook holds.
+        Ok(Hook {
+            sock: self.hold(),
+            saved,
+            ctx: ptr,
+        })
     }
 
     /// Sends `len` bytes starting at byte `off` of the payload held in `pages`, without
@@ -89,7 +99,7 @@ impl Socket {
     /// fewer) or an error (`EAGAIN` when the send queue is full).
     pub(crate) fn send_pages(&self, pages: &[Page], off: usize, len: usize) -> Result<usize> {
         let mut bvec = [bio_vec_zeroed(); MAX_IOV_PAGES];
-        let n = fill_bvec(&mut bvec, pages, off, len);
+        let (n, len) = fill_bvec(&mut bvec, pages, off, len);
         let flags = bindings::MSG_DONTWAIT | bindings::MSG_NOSIGNAL | bindings::MSG_SPLICE_PAGES;
         self.xfer(&mut bvec[..n], len, flags, bindings::ITER_SOURCE, true)
     }
@@ -98,7 +108,7 @@ impl Socket {
     /// (0 is EOF on a stream socket) and whether a datagram was truncated.
     pub(crate) fn recv_pages(&self, pages: &[Page], max: usize) -> Result<(usize, bool)> {
         let mut bvec = [bio_vec_zeroed(); MAX_IOV_PAGES];
-        let n = fill_bvec(&mut bvec, pages, 0, max);
+        let (n, max) = fill_bvec(&mut bvec, pages, 0, max);
         let mut msg = msghdr_zeroed();
         let got = self.xfer_msg(
             &mut msg,
@@ -185,9 +195,14 @@ fn msghdr_zeroed() -> bindings::msghdr {
     unsafe { core::mem::zeroed() }
 }
 
-/// Describes bytes `off..off + len` of a payload laid out over whole `pages` in `bvec`;
-/// returns the number of entries used.
-fn fill_bvec(bvec: &mut [bindings::bio_vec], pages: &[Page], off: usize, len: usize) -> usize {
+/// Describes bytes `off..off + len` of a payload laid out over whole `pages` in `bvec`, as far
+/// as `pages` and `bvec` reach; returns the number of entries used and the bytes they cover.
+fn fill_bvec(
+    bvec: &mut [bindings::bio_vec],
+    pages: &[Page],
+    off: usize,
+    len: usize,
+) -> (usize, usize) {
     let psz = kernel::page::PAGE_SIZE;
     let (mut idx, mut pos, mut left, mut n) = (off / psz, off % psz, len, 0);
     while left > 0 && idx < pages.len() && n < bvec.len() {
@@ -199,7 +214,7 @@ fn fill_bvec(bvec: &mut [bindings::bio_vec], pages: &[Page], off: usize, len: us
         };
         (idx, pos, left, n) = (idx + 1, 0, left - part, n + 1);
     }
-    n
+    (n, len - left)
 }
 
 /// Receives socket events; runs in softirq context with the socket's callback lock held,
@@ -209,16 +224,35 @@ pub(crate) trait SockEvents: Send + Sync + 'static {
     fn on_event(this: ArcBorrow<'_, Self>, events: u32);
 }
 
-/// The callbacks OMSS installed on a socket; give it back to `Socket::detach`.
+/// The callbacks OMSS installed on a socket; dropping it restores the socket's own.
+///
+/// # Invariants
+///
+/// `ctx` came from `into_ctx` and is installed as `sk_user_data` of `sock` (which this
+/// holds a reference to), with OMSS's callbacks and `saved` the ones they replaced. It
+/// is released only by `drop`, after the callbacks are restored.
 pub(crate) struct Hook {
+    sock: Socket,
     saved: SkSaved,
     ctx: *mut c_void,
 }
 
 // SAFETY: `ctx` is a `Ctx` holding an `Arc<T>` with `T: Send + Sync`.
 unsafe impl Send for Hook {}
-// SAFETY: as above; `Hook` is only read.
+// SAFETY: as above; `Hook` has no methods that use `&self`.
 unsafe impl Sync for Hook {}
+
+impl Drop for Hook {
+    /// After this no callback of OMSS runs on the socket with this context.
+    fn drop(&mut self) {
+        // SAFETY: by the invariants `ctx` is installed on `sock` with `saved`; after the
+        // write-locked restore no callback can still see `ctx`, so it can be released.
+        unsafe {
+            omss_sk_detach(self.sock.sock.as_ptr(), self.ctx, &self.saved);
+            drop_ctx(self.ctx);
+        }
+    }
+}
 
 /// What `sk_user_data` points to: an `Arc<T>` in foreign form and its type's functions.
 struct Ctx {
@@ -260,10 +294,15 @@ unsafe fn drop_ctx(ptr: *mut c_void) {
     (ctx.release)(ctx.obj);
 }
 
+/// Called by the shim's socket callbacks.
+///
+/// # Safety
+///
+/// `ctx` is a socket's `sk_user_data` installed by [`Socket::attach`], and the caller holds
+/// that socket's `sk_callback_lock` (read), so the hook's drop cannot free it meanwhile.
 #[no_mangle]
-extern "C" fn omss_rs_sk_event(ctx: *mut c_void, events: c_uint) {
-    // SAFETY: `ctx` is the `sk_user_data` installed by `attach`; the C caller holds the
-    // callback lock, so `detach` cannot have freed it.
+unsafe extern "C" fn omss_rs_sk_event(ctx: *mut c_void, events: c_uint) {
+    // SAFETY: per the contract, `ctx` is a live `Ctx`.
     let ctx = unsafe { &*ctx.cast::<Ctx>() };
     (ctx.call)(ctx.obj, events);
 }

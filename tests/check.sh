@@ -31,14 +31,20 @@ if [ $ctrc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; tail -30 "$LOG/cargo-test.log" |
 echo "# host: cargo test: $p passed, $f failed"
 passed=$((passed + p)) failed=$((failed + f))
 
-echo "# qemu suite"
-tests/qemu/run.sh | tee "$LOG/qemu.log"
-qrc=${PIPESTATUS[0]}
-q=$(sed -n 's/^# qemu: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$LOG/qemu.log")
-if [ -z "$q" ]; then q="0 1 0"; echo "not ok qemu: the QEMU harness gave no summary"; fi
-read -r qp qf qs <<<"$q"
-[ $qrc -ne 0 ] && [ "$qf" -eq 0 ] && qf=1
-passed=$((passed + qp)) failed=$((failed + qf)) skipped=$((skipped + qs))
+# The whole QEMU suite on each guest kernel: the normal one, then the debug one (lockdep,
+# KASAN, kmemleak, hung tasks, fault injection; OMSS_CHECK_KERNELS narrows this).
+for flavour in ${OMSS_CHECK_KERNELS:-normal debug}; do
+	echo "# qemu suite, $flavour kernel"
+	start=$(date +%s)
+	OMSS_KERNEL=$flavour tests/qemu/run.sh | tee "$LOG/qemu-$flavour.log"
+	qrc=${PIPESTATUS[0]}
+	q=$(sed -n 's/^# qemu: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$LOG/qemu-$flavour.log")
+	if [ -z "$q" ]; then q="0 1 0"; echo "not ok qemu ($flavour): the QEMU harness gave no summary"; fi
+	read -r qp qf qs <<<"$q"
+	[ $qrc -ne 0 ] && [ "$qf" -eq 0 ] && qf=1
+	echo "# qemu suite, $flavour kernel: $qp passed, $qf failed, $qs skipped in $(($(date +%s) - start))s"
+	passed=$((passed + qp)) failed=$((failed + qf)) skipped=$((skipped + qs))
+done
 
 echo "# benchmark smoke run (the harness must not rot; its numbers mean nothing)"
 if tools/bench/run.sh --smoke --out "$OMSS_ROOT/build/bench-smoke" >"$LOG/bench-smoke.log" 2>&1 &&

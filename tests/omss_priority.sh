@@ -1,15 +1,51 @@
 #!/bin/sh
-# Priority: two sessions of different classes (7 and 0) under CPU overload, each a UDP
-# 1->N stream, on a relay confined to one worker thread so that the relay is the bottleneck,
-# not the load generators. The high-priority session loses less at the relay and its
-# subscribers see lower latency; every figure is printed.
+# Priority, two sessions of classes 7 and 0 on a relay confined to one worker thread.
+# 1. The verdict, deterministic: with the worker paused, both sessions' sources get a burst
+#    (class 0's first); on resume, the engine's task-run numbers must show every class-7
+#    task run before the first class-0 one.
+# 2. A figure, not a verdict: both classes as UDP 1->N streams under CPU overload; what the
+#    relay and the subscribers lost and their latency per class are printed.
 . /omss/tests/lib.sh
 ktap_plan 3
 insmod /omss/omss.ko workers=1 workers_max=1 || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
 topology_up || { echo "Bail out! topology setup failed"; exit $KSFT_FAIL; }
-N=${PRIO_SINKS:-64} COUNT=${PRIO_COUNT:-2000} RATE=${PRIO_RATE:-10000}
 T=/tmp/prio
 mkdir -p $T
+
+# 1. Strict priority, in the order tasks ran.
+B=100
+for c in hi lo; do
+	port=7000; [ $c = lo ] && port=8000
+	in_sub omss-client --proto udp --bind $SUB_IP:$port -n 8 --idle-ms 3000 --json >$T/o-$c.json 2>$T/o-$c.err &
+	eval ${c}_client=\$!
+done
+sleep 1
+# Both sessions are made while the worker is paused, so that no task of theirs runs before.
+in_relay omssctl pause --ms 4000 &
+pause=$!
+sleep 0.5
+in_relay omssctl relay --priority 7 --source-udp $RELAY_SRC_IP:5000 --sink-udp $SUB_IP:7000 -n 8 \
+	--idle-exit 2 --duration 60 --json >$T/o-hi-relay.json 2>$T/o-hi-relay.err &
+hi_relay=$!
+in_relay omssctl relay --priority 0 --source-udp $RELAY_SRC_IP:5001 --sink-udp $SUB_IP:8000 -n 8 \
+	--idle-exit 2 --duration 60 --json >$T/o-lo-relay.json 2>$T/o-lo-relay.err &
+lo_relay=$!
+sleep 1
+in_src omss-server --proto udp --to $RELAY_SRC_IP:5001 --count $B --rate 4000 2>/dev/null
+in_src omss-server --proto udp --to $RELAY_SRC_IP:5000 --count $B --rate 4000 2>/dev/null
+wait $pause $hi_relay $lo_relay $hi_client $lo_client
+for c in hi lo; do
+	eval ${c}_first=$(json_num $T/o-$c-relay.json run_first)
+	eval ${c}_last=$(json_num $T/o-$c-relay.json run_last)
+	eval ${c}_rx=$(json_num $T/o-$c-relay.json rx_packets)
+done
+diag "paused burst: class 7 received $hi_rx, task runs $hi_first..$hi_last; class 0 received $lo_rx, runs $lo_first..$lo_last"
+check "paused burst: both sessions received all $B datagrams" [ "${hi_rx:-0}" -ge $B -a "${lo_rx:-0}" -ge $B ]
+check "paused burst: every class-7 task ran before the first class-0 task ($hi_last < $lo_first)" \
+	[ "${hi_last:-0}" -gt 0 -a "${hi_last:-0}" -lt "${lo_first:-0}" ]
+
+# 2. The overload figure.
+N=${PRIO_SINKS:-64} COUNT=${PRIO_COUNT:-2000} RATE=${PRIO_RATE:-10000}
 for c in hi lo; do
 	port=7000; [ $c = lo ] && port=8000
 	in_sub omss-client --proto udp --bind $SUB_IP:$port -n $N --rcvbuf 4194304 --idle-ms 3000 \
@@ -40,16 +76,9 @@ diag "relay class 7: dropped=$(sed -n 's/.*"entries_dropped":\([0-9]*\).*/\1/p' 
 hi_rx=$(sed -n 's/.*"rx_packets":\([0-9]*\).*/\1/p' $T/hi-relay.json | head -1)
 lo_rx=$(sed -n 's/.*"rx_packets":\([0-9]*\).*/\1/p' $T/lo-relay.json | head -1)
 diag "relay received: class 7 $hi_rx, class 0 $lo_rx of $COUNT each"
-check "the CPU was overloaded: the low class lost packets or waited over 10 ms" \
-	fcmp "${lo_loss:-0} > 0 || ${lo_med:-0} > 10000"
-# What the relay lost per class: its source socket overflows while the class waits for the
-# worker. (The subscribers' loss, printed above, also counts what the subscribers themselves
-# drop when they share the overloaded guest's CPU, which no relay priority can help; it
-# ordered the classes wrongly in about 1 run in 4 even before any scheduler change.)
-# By a clear margin (a tenth of the stream): with priority ignored, the two classes differ
-# by a few dozen datagrams either way; with it, class 7 gets all and class 0 well under.
-check "class 7 lost less at the relay: received $hi_rx vs class 0 $lo_rx of $COUNT" \
-	[ "${hi_rx:-0}" -gt "$((${lo_rx:-0} + COUNT / 10))" ]
-check "class 7 median latency (${hi_med}us) < class 0 (${lo_med}us)" fcmp "${hi_med:-1e12} < ${lo_med:-0}"
-rmmod omss
+# Whether the guest was overloaded at all depends on the machine (it was not, in about one
+# run in three): the figures are printed, the verdict is part 1.
+diag "overload figure: class 7 lost $((COUNT - ${hi_rx:-0})) at the relay, class 0 $((COUNT - ${lo_rx:-0}));" \
+	"median latency class 7 ${hi_med}us, class 0 ${lo_med}us"
+check "rmmod after both runs" rmmod omss
 ktap_finish

@@ -34,9 +34,11 @@ install_rust_components() {
 	cargo clippy --version >/dev/null 2>&1 || rustup component add clippy >/dev/null 2>&1 || die "clippy unavailable"
 }
 
+# build_kernel FLAVOUR: tinyconfig plus the flavour's fragments, cached by kernel_key.
 build_kernel() {
-	local kdir src kver
-	kdir=$(kernel_dir)
+	local flavour=$1 kdir src kver frags
+	kdir=$(kernel_dir "$flavour")
+	frags=$(kernel_fragments "$flavour")
 	[ -f "$kdir/.omss-complete" ] && return 0
 	kver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
 	src=$OMSS_CACHE/src-$kver
@@ -47,28 +49,31 @@ build_kernel() {
 		tar -xf "$KSRC_TARBALL" -C "$src" --strip-components=1 || die "cannot unpack $KSRC_TARBALL"
 		touch "$src/.omss-unpacked"
 	fi
-	say "building guest kernel in $kdir (about 10 minutes on 2 cores)"
+	say "building the $flavour guest kernel in $kdir (10-15 minutes on 2 cores)"
 	rm -rf "$kdir" && mkdir -p "$kdir"
 	local log=$kdir/build.log
 	{
 		make -C "$src" O="$kdir" "${KMAKE_VARS[@]}" tinyconfig &&
-		"$src/scripts/kconfig/merge_config.sh" -m -O "$kdir" "$kdir/.config" "$FRAGMENT" &&
+		# shellcheck disable=SC2086
+		"$src/scripts/kconfig/merge_config.sh" -m -O "$kdir" "$kdir/.config" $frags &&
 		make -C "$src" O="$kdir" "${KMAKE_VARS[@]}" olddefconfig &&
 		make -C "$src" O="$kdir" "${KMAKE_VARS[@]}" -j"$(($(nproc) + 1))" bzImage &&
 		make -C "$src" O="$kdir" "${KMAKE_VARS[@]}" -j"$(nproc)" modules
 	} >"$log" 2>&1 || { tail -30 "$log" >&2; die "guest kernel build failed; full log: $log"; }
 	# Every fragment option must have survived olddefconfig.
 	local line missing=0
+	# shellcheck disable=SC2086
 	while read -r line; do
 		case "$line" in CONFIG_*=*) grep -qx "$line" "$kdir/.config" || { echo "omss: not set in kernel: $line" >&2; missing=1; } ;; esac
-	done <"$FRAGMENT"
+	done < <(cat $frags)
 	[ $missing -eq 0 ] || die "kernel config lacks fragment options (see above)"
 	[ -f "$kdir/Module.symvers" ] || die "Module.symvers missing after build"
 	touch "$kdir/.omss-complete"
-	say "guest kernel ready: $kdir/arch/x86/boot/bzImage"
+	say "$flavour guest kernel ready: $kdir/arch/x86/boot/bzImage"
 }
 
 install_packages
 install_bindgen
 install_rust_components
-build_kernel
+# The normal kernel always; the debug one too unless OMSS_SETUP_KERNELS says otherwise.
+for flavour in ${OMSS_SETUP_KERNELS:-normal debug}; do build_kernel "$flavour"; done

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define OMSS_ABI_VERSION	1
+#define OMSS_ABI_VERSION	2
 #define OMSS_IOC_MAGIC		0xB9
 #define OMSS_DEVICE		"/dev/omss"
 
@@ -55,6 +55,15 @@ struct omss_session_create {
 	__u32 reserved[2];	/* in: must be zero */
 };
 
+/*
+ * Errors of OMSS_IOC_SOURCE_SET and OMSS_IOC_SINK_ADD: EBADF, ENOTSOCK (fd), ENOENT (no
+ * such session, or it was destroyed meanwhile), EPROTONOSUPPORT (not TCP/UDP over IPv4/6),
+ * EINVAL (not connected; a TCP sink may be ESTABLISHED or CLOSE_WAIT), EBUSY (another
+ * kernel user or another session has the socket; a source is set already), EEXIST (sink
+ * already in this session), EOPNOTSUPP (an upper layer protocol such as kTLS has the
+ * socket), ENOSPC (too many sinks), EFAULT (the struct cannot be read or written back:
+ * then nothing was changed).
+ */
 struct omss_source_set {
 	__u32 size;
 	__u32 session_id;
@@ -82,7 +91,7 @@ struct omss_sink_stats {
 	__u32 sink_id;
 	__u32 state;		/* OMSS_SINK_* */
 	__s32 err;		/* errno that failed the sink, or 0 */
-	__u32 reserved;
+	__u32 errors;		/* transient send errors survived (ENOBUFS, ECONNREFUSED, ...) */
 	__u64 tx_bytes;
 	__u64 tx_packets;	/* entries sent */
 	__u64 entries_lost;	/* entries dropped by slowest-sink-drop before this sink sent them */
@@ -107,7 +116,13 @@ struct omss_session_stats {
 	__u64 entries_dropped;	/* by the slowest-sink-drop policy */
 	__u64 pages_allocated;	/* payload pages, private copies included */
 	__u64 reserved[2];
+	/* Since ABI 2; a caller that sets size to OMSS_SESSION_STATS_SIZE_V1 gets the above only. */
+	__u64 rx_errors;	/* transient receive errors survived (ENOMEM, ...) */
+	__u64 rx_truncated;	/* datagrams larger than an entry, truncated */
+	__u64 run_first;	/* engine task-run number of this session's first task run, or 0 */
+	__u64 run_last;		/* engine task-run number of its latest task run, or 0 */
 };
+#define OMSS_SESSION_STATS_SIZE_V1	104
 
 /* Module-wide counters (all open files). */
 struct omss_engine_stats {
@@ -121,6 +136,17 @@ struct omss_engine_stats {
 	__u64 reserved[2];	/* in: must be zero */
 };
 
+/*
+ * Pause (paused = 1) or resume (0) the relay workers, module-wide: while paused, tasks wait
+ * in their class queues. For maintenance and tests; a pause ends when the file that set
+ * it is closed.
+ */
+struct omss_engine_pause {
+	__u32 size;
+	__u32 paused;		/* in: 1 pause, 0 resume */
+	__u32 reserved[2];
+};
+
 #define OMSS_IOC_VERSION	_IOWR(OMSS_IOC_MAGIC, 0x00, struct omss_version)
 #define OMSS_IOC_SESSION_CREATE	_IOWR(OMSS_IOC_MAGIC, 0x01, struct omss_session_create)
 #define OMSS_IOC_SOURCE_SET	_IOW(OMSS_IOC_MAGIC, 0x02, struct omss_source_set)
@@ -129,5 +155,8 @@ struct omss_engine_stats {
 #define OMSS_IOC_SESSION_DESTROY _IOW(OMSS_IOC_MAGIC, 0x05, struct omss_target)
 #define OMSS_IOC_SESSION_STATS	_IOWR(OMSS_IOC_MAGIC, 0x06, struct omss_session_stats)
 #define OMSS_IOC_ENGINE_STATS	_IOWR(OMSS_IOC_MAGIC, 0x07, struct omss_engine_stats)
+#define OMSS_IOC_ENGINE_PAUSE	_IOW(OMSS_IOC_MAGIC, 0x08, struct omss_engine_pause)
+/* The v1 layout of struct omss_session_stats, still accepted. */
+#define OMSS_IOC_SESSION_STATS_V1 _IOWR(OMSS_IOC_MAGIC, 0x06, __u8[OMSS_SESSION_STATS_SIZE_V1])
 
 #endif /* _UAPI_LINUX_OMSS_H */

@@ -2,7 +2,7 @@
 
 //! `/dev/omss` ioctl ABI; keep in step with `omss.h` (checked by `uapi/tests/abi.rs`).
 
-pub const OMSS_ABI_VERSION: u32 = 1;
+pub const OMSS_ABI_VERSION: u32 = 2;
 pub const OMSS_IOC_MAGIC: u32 = 0xB9;
 
 const IOC_NRSHIFT: u32 = 0;
@@ -120,7 +120,7 @@ pub struct OmssSinkStats {
     pub sink_id: u32,
     pub state: u32,
     pub err: i32,
-    pub reserved: u32,
+    pub errors: u32,
     pub tx_bytes: u64,
     pub tx_packets: u64,
     pub entries_lost: u64,
@@ -148,6 +148,94 @@ pub struct OmssSessionStats {
     pub entries_dropped: u64,
     pub pages_allocated: u64,
     pub reserved: [u64; 2],
+    pub rx_errors: u64,
+    pub rx_truncated: u64,
+    pub run_first: u64,
+    pub run_last: u64,
+}
+
+/// Size of `struct omss_session_stats` in ABI 1: the fields up to `reserved`.
+pub const OMSS_SESSION_STATS_SIZE_V1: usize = 104;
+
+/// `struct omss_session_stats` as ABI 1 had it (still accepted).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssSessionStatsV1 {
+    pub size: u32,
+    pub session_id: u32,
+    pub state: u32,
+    pub source_err: i32,
+    pub priority: u32,
+    pub mode: u32,
+    pub ring_capacity: u32,
+    pub ring_fill: u32,
+    pub nr_sinks: u32,
+    pub sinks_cap: u32,
+    pub sinks_ptr: u64,
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub entries_stored: u64,
+    pub entries_dropped: u64,
+    pub pages_allocated: u64,
+    pub reserved: [u64; 2],
+}
+
+impl From<OmssSessionStatsV1> for OmssSessionStats {
+    fn from(v: OmssSessionStatsV1) -> Self {
+        Self {
+            size: v.size,
+            session_id: v.session_id,
+            state: v.state,
+            source_err: v.source_err,
+            priority: v.priority,
+            mode: v.mode,
+            ring_capacity: v.ring_capacity,
+            ring_fill: v.ring_fill,
+            nr_sinks: v.nr_sinks,
+            sinks_cap: v.sinks_cap,
+            sinks_ptr: v.sinks_ptr,
+            rx_bytes: v.rx_bytes,
+            rx_packets: v.rx_packets,
+            entries_stored: v.entries_stored,
+            entries_dropped: v.entries_dropped,
+            pages_allocated: v.pages_allocated,
+            reserved: v.reserved,
+            ..Default::default()
+        }
+    }
+}
+
+impl From<OmssSessionStats> for OmssSessionStatsV1 {
+    fn from(v: OmssSessionStats) -> Self {
+        Self {
+            size: v.size,
+            session_id: v.session_id,
+            state: v.state,
+            source_err: v.source_err,
+            priority: v.priority,
+            mode: v.mode,
+            ring_capacity: v.ring_capacity,
+            ring_fill: v.ring_fill,
+            nr_sinks: v.nr_sinks,
+            sinks_cap: v.sinks_cap,
+            sinks_ptr: v.sinks_ptr,
+            rx_bytes: v.rx_bytes,
+            rx_packets: v.rx_packets,
+            entries_stored: v.entries_stored,
+            entries_dropped: v.entries_dropped,
+            pages_allocated: v.pages_allocated,
+            reserved: v.reserved,
+        }
+    }
+}
+
+/// `struct omss_engine_pause`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssEnginePause {
+    pub size: u32,
+    pub paused: u32,
+    pub reserved: [u32; 2],
 }
 
 /// `struct omss_engine_stats`.
@@ -181,6 +269,8 @@ request!(
     OmssSinkAdd,
     OmssTarget,
     OmssSessionStats,
+    OmssSessionStatsV1,
+    OmssEnginePause,
     OmssEngineStats
 );
 
@@ -193,6 +283,38 @@ pub const OMSS_IOC_SINK_REMOVE: u32 = iow(0x04, size_of::<OmssTarget>());
 pub const OMSS_IOC_SESSION_DESTROY: u32 = iow(0x05, size_of::<OmssTarget>());
 pub const OMSS_IOC_SESSION_STATS: u32 = iowr(0x06, size_of::<OmssSessionStats>());
 pub const OMSS_IOC_ENGINE_STATS: u32 = iowr(0x07, size_of::<OmssEngineStats>());
+pub const OMSS_IOC_ENGINE_PAUSE: u32 = iow(0x08, size_of::<OmssEnginePause>());
+pub const OMSS_IOC_SESSION_STATS_V1: u32 = iowr(0x06, OMSS_SESSION_STATS_SIZE_V1);
 
 /// Path of the control device.
 pub const OMSS_DEVICE: &str = "/dev/omss";
+
+/// The kernel reads and writes these structs from and to user memory as plain bytes.
+#[cfg(MODULE)]
+mod kernel_abi {
+    use super::*;
+    use kernel::types::{AsBytes, FromBytes};
+
+    macro_rules! plain_abi {
+        ($($t:ty),*) => {$(
+            // SAFETY: a `repr(C)` struct of integers with explicit padding fields (the ABI
+            // test checks the layout against `omss.h`): every byte pattern is valid and it
+            // has no implicit padding that could leak kernel memory.
+            unsafe impl FromBytes for $t {}
+            // SAFETY: as above.
+            unsafe impl AsBytes for $t {}
+        )*};
+    }
+    plain_abi!(
+        OmssVersion,
+        OmssSessionCreate,
+        OmssSourceSet,
+        OmssSinkAdd,
+        OmssTarget,
+        OmssSessionStats,
+        OmssSessionStatsV1,
+        OmssSinkStats,
+        OmssEngineStats,
+        OmssEnginePause
+    );
+}

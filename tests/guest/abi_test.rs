@@ -41,12 +41,40 @@ impl Tap {
     }
 }
 
-const PLAN: u32 = 27;
+const PLAN: u32 = 35;
 
 fn udp_connected(port: u16) -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.connect(("127.0.0.1", port)).unwrap();
     s
+}
+
+/// Issues `cmd` with `arg` copied into a read-only mapping.
+fn ioctl_readonly<T: Copy>(dev: &Device, cmd: u32, arg: &T) -> Result<i32, i32> {
+    let len = 4096;
+    // SAFETY: a fresh anonymous mapping, written as `T` while writable, then made read-only;
+    // unmapped before returning.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        std::ptr::write(p.cast::<T>(), *arg);
+        libc::mprotect(p, len, libc::PROT_READ);
+        let r = libc::ioctl(dev.as_raw_fd(), cmd as _, p);
+        let r = if r < 0 {
+            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        } else {
+            Ok(r)
+        };
+        libc::munmap(p, len);
+        r
+    }
 }
 
 fn main() -> ExitCode {
@@ -251,6 +279,68 @@ fn main() -> ExitCode {
     t.ok(
         "a destroyed session's sockets are free again",
         dev.add_sink(s, sink.as_raw_fd()).is_ok(),
+    );
+
+    // A struct that can be read but not written back (a read-only mapping): EFAULT, and
+    // nothing changed.
+    let sessions = |d: &Device| d.engine_stats().map(|e| e.sessions).unwrap_or(u32::MAX);
+    let before = sessions(&dev);
+    let c = OmssSessionCreate::request();
+    t.check(
+        "CREATE from a read-only mapping",
+        ioctl_readonly(&dev, OMSS_IOC_SESSION_CREATE, &c),
+        libc::EFAULT,
+    );
+    t.ok(
+        &format!("and no session was created ({before} live before and after)"),
+        sessions(&dev) == before,
+    );
+    let ro_sink = udp_connected(port);
+    let a = OmssSinkAdd {
+        session_id: s,
+        fd: ro_sink.as_raw_fd(),
+        ..OmssSinkAdd::request()
+    };
+    t.check(
+        "SINK_ADD from a read-only mapping",
+        ioctl_readonly(&dev, OMSS_IOC_SINK_ADD, &a),
+        libc::EFAULT,
+    );
+    t.ok(
+        "and the socket was not taken: it joins normally afterwards",
+        dev.add_sink(s, ro_sink.as_raw_fd()).is_ok(),
+    );
+
+    // A TCP subscriber that half-closed its side at once (the relay's end is in
+    // CLOSE_WAIT) can still be written to: a valid sink.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (served, _) = l.accept().unwrap();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    t.ok(
+        "a half-closed (CLOSE_WAIT) TCP subscriber is accepted as a sink",
+        dev.add_sink(s, served.as_raw_fd()).is_ok(),
+    );
+
+    // ABI 1's stats layout still works; a bad pause value is refused.
+    let mut v1 = OmssSessionStatsV1::request();
+    v1.session_id = s;
+    let r = dev.ioctl(OMSS_IOC_SESSION_STATS_V1, &mut v1);
+    t.ok(
+        "STATS in ABI 1's layout (104 bytes) still answers",
+        r.is_ok() && v1.state == OMSS_SESSION_RUNNING && v1.size == 104,
+    );
+    let mut p = OmssEnginePause::request();
+    p.paused = 2;
+    t.check(
+        "ENGINE_PAUSE with paused = 2",
+        dev.ioctl(OMSS_IOC_ENGINE_PAUSE, &mut p),
+        libc::EINVAL,
+    );
+    t.ok(
+        "pause and resume",
+        dev.pause(true).is_ok() && dev.pause(false).is_ok(),
     );
 
     // Limits: sessions per open file.

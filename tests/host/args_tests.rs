@@ -74,6 +74,7 @@ const TCP_OK: SockFacts = SockFacts {
     state: 1,
     bound: true,
     owned: false,
+    ulp: false,
 };
 const UDP_BOUND: SockFacts = SockFacts {
     family: 10,
@@ -82,6 +83,7 @@ const UDP_BOUND: SockFacts = SockFacts {
     state: 7,
     bound: true,
     owned: false,
+    ulp: false,
 };
 
 #[test]
@@ -170,6 +172,51 @@ fn sockets() {
         ),
         Err(ArgError::Busy)
     );
+}
+
+#[test]
+fn half_closed_tcp_is_a_sink_not_a_source() {
+    // CLOSE_WAIT (8): the peer shut down its side; we can still write to it.
+    let half = SockFacts { state: 8, ..TCP_OK };
+    assert_eq!(check_socket(&half, true), Ok(Proto::Tcp));
+    assert_eq!(check_socket(&half, false), Err(ArgError::Invalid));
+    // FIN_WAIT1 (4), CLOSE (7), LAST_ACK (9): our side is closed or closing.
+    for state in [4, 7, 9] {
+        assert_eq!(
+            check_socket(&SockFacts { state, ..TCP_OK }, true),
+            Err(ArgError::Invalid)
+        );
+    }
+}
+
+#[test]
+fn ulp_sockets_are_refused() {
+    let tls = SockFacts {
+        ulp: true,
+        ..TCP_OK
+    };
+    assert_eq!(check_socket(&tls, true), Err(ArgError::NotSupported));
+    assert_eq!(check_socket(&tls, false), Err(ArgError::NotSupported));
+}
+
+#[test]
+fn error_classes() {
+    use ErrKind::*;
+    // EAGAIN waits; memory shortage is transient for both protocols.
+    for p in [Proto::Tcp, Proto::Udp] {
+        assert_eq!(classify(11, p), Again);
+        assert_eq!(classify(12, p), Transient);
+        assert_eq!(classify(105, p), Transient);
+        // EPIPE, ECONNRESET, EBADF, ENOTCONN are fatal.
+        for e in [32, 104, 9, 107] {
+            assert_eq!(classify(e, p), Fatal, "errno {e} {p:?}");
+        }
+    }
+    // ICMP and routing errors are about one datagram on UDP, fatal on TCP.
+    for e in [111, 113, 101, 112, 100, 1, 90] {
+        assert_eq!(classify(e, Proto::Udp), Transient, "errno {e}");
+        assert_eq!(classify(e, Proto::Tcp), Fatal, "errno {e}");
+    }
 }
 
 #[test]

@@ -193,3 +193,16 @@ fn classes_waiting_counts_the_non_empty_classes() {
     assert_eq!(q.pop(), Some((0, 0)));
     assert_eq!(q.classes_waiting(), 0);
 }
+
+#[test]
+fn lanes_one_per_cpu_as_many_as_workers() {
+    use crate::policy::{lane_cap, lanes_for, MAX_LANES};
+    assert_eq!(lanes_for(1, 2), 1);
+    assert_eq!(lanes_for(2, 2), 2);
+    assert_eq!(lanes_for(8, 2), 2);
+    assert_eq!(lanes_for(0, 4), 1);
+    assert_eq!(lanes_for(1000, 1000), MAX_LANES);
+    assert_eq!(lane_cap(64, 2), 32);
+    assert_eq!(lane_cap(8, 1), 8);
+    assert_eq!(lane_cap(1, 4), 1);
+}

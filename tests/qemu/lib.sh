@@ -3,12 +3,13 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../../tools/guest/env.sh"
 KDIR=$(kernel_dir)
 BZIMAGE=$KDIR/arch/x86/boot/bzImage
+MODULE_KO=$(module_ko)
 BIN=$OMSS_ROOT/target/x86_64-unknown-linux-gnu/release
 GUEST_TOOLS=(omssctl omss-server omss-client omss-abi-test omss-barrier)
 
 check_built() {
 	[ -f "$BZIMAGE" ] || die "no guest kernel at $BZIMAGE (run tools/setup.sh)"
-	[ -f "$OMSS_ROOT/omss.ko" ] || die "omss.ko not built (run make)"
+	[ -f "$MODULE_KO" ] || die "$MODULE_KO not built (run make)"
 	local t
 	for t in "${GUEST_TOOLS[@]}" "$@"; do [ -x "$BIN/$t" ] || die "$BIN/$t missing (run make tools)"; done
 }
@@ -27,7 +28,7 @@ build_root() {
 		done
 	done
 	cp "$OMSS_ROOT/tests/qemu/init" "$root/init" && chmod +x "$root/init"
-	cp "$OMSS_ROOT/omss.ko" "$root/omss/"
+	cp "$MODULE_KO" "$root/omss/omss.ko"
 	for f in "${GUEST_TOOLS[@]}" "$@"; do cp "$BIN/$f" "$root/omss/bin/"; done
 	cp "$OMSS_ROOT"/tests/*.sh "$root/omss/tests/"
 	echo "root:x:0:0::/:/bin/sh" >"$root/etc/passwd"
@@ -38,6 +39,11 @@ build_root() {
 # pack_initramfs DIR OUT.gz
 pack_initramfs() {
 	(cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) >"$2"
+}
+
+# Extra kernel command line of the flavour: the debug kernel runs fully preemptible.
+boot_args() {
+	case $OMSS_KERNEL in debug) echo "preempt=full" ;; esac
 }
 
 # boot_guest INITRD LOG TIMEOUT [qemu args...]: one TCG guest, $QEMU_SMP vCPUs (default 2),
@@ -51,7 +57,7 @@ boot_guest() {
 		-smp "${QEMU_SMP:-2}" -m 2G \
 		-accel tcg -display none -monitor none -serial stdio -no-reboot \
 		-kernel "$BZIMAGE" -initrd "$initrd" \
-		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init" \
+		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init no_timer_check rcupdate.rcu_cpu_stall_timeout=60 $(boot_args)" \
 		"$@" </dev/null >"$log.raw" 2>&1
 	local rc=$?
 	tr -d '\r' <"$log.raw" >"$log" && rm -f "$log.raw"
@@ -61,6 +67,7 @@ boot_guest() {
 # guest_problem LOG: prints why a guest's run is not trustworthy, or nothing.
 guest_problem() {
 	if grep -qE 'Kernel panic|Oops|BUG:|general protection' "$1"; then echo "guest kernel crashed"
-	elif grep -q '^OMSS-DMESG-BAD' "$1"; then echo "WARN/BUG/oops in guest dmesg"
+	elif grep -q '^OMSS-KMEMLEAK' "$1"; then echo "kmemleak reported leaks"
+	elif grep -q '^OMSS-DMESG-BAD' "$1"; then echo "WARN/BUG/oops/lockdep/hung task in guest dmesg"
 	fi
 }

@@ -15,7 +15,8 @@ demo=0
 if [ "${1:-}" = --demo ]; then demo=1; shift; set -- demo.sh; fi
 [ $# -gt 0 ] || set -- $(cd tests && ls omss_*.sh)
 
-OUT=$OMSS_ROOT/build/qemu
+# OMSS_QEMU_OUT lets two runs (say, two kernels) go side by side.
+OUT=${OMSS_QEMU_OUT:-$OMSS_ROOT/build/qemu-$OMSS_KERNEL}
 ROOT=$OUT/root
 mkdir -p "$OUT/logs"
 

@@ -135,7 +135,7 @@ fn rust_facts() -> BTreeMap<String, u64> {
     field!(m, "omss_sink_stats", OmssSinkStats, sink_id);
     field!(m, "omss_sink_stats", OmssSinkStats, state);
     field!(m, "omss_sink_stats", OmssSinkStats, err);
-    field!(m, "omss_sink_stats", OmssSinkStats, reserved);
+    field!(m, "omss_sink_stats", OmssSinkStats, errors);
     field!(m, "omss_sink_stats", OmssSinkStats, tx_bytes);
     field!(m, "omss_sink_stats", OmssSinkStats, tx_packets);
     field!(m, "omss_sink_stats", OmssSinkStats, entries_lost);
@@ -161,6 +161,32 @@ fn rust_facts() -> BTreeMap<String, u64> {
     field!(m, "omss_session_stats", OmssSessionStats, entries_dropped);
     field!(m, "omss_session_stats", OmssSessionStats, pages_allocated);
     field!(m, "omss_session_stats", OmssSessionStats, reserved);
+    field!(m, "omss_session_stats", OmssSessionStats, rx_errors);
+    field!(m, "omss_session_stats", OmssSessionStats, rx_truncated);
+    field!(m, "omss_session_stats", OmssSessionStats, run_first);
+    field!(m, "omss_session_stats", OmssSessionStats, run_last);
+    m.insert(
+        "OMSS_SESSION_STATS_SIZE_V1".into(),
+        OMSS_SESSION_STATS_SIZE_V1 as u64,
+    );
+    m.insert(
+        "OMSS_IOC_SESSION_STATS_V1".into(),
+        OMSS_IOC_SESSION_STATS_V1.into(),
+    );
+    m.insert("OMSS_IOC_ENGINE_PAUSE".into(), OMSS_IOC_ENGINE_PAUSE.into());
+    m.insert(
+        "omss_engine_pause.size_of".into(),
+        size_of::<OmssEnginePause>() as u64,
+    );
+    field!(m, "omss_engine_pause", OmssEnginePause, size);
+    field!(m, "omss_engine_pause", OmssEnginePause, paused);
+    field!(m, "omss_engine_pause", OmssEnginePause, reserved);
+    // ABI 1's session stats are a prefix of ABI 2's, of the size ABI 1 had.
+    assert_eq!(size_of::<OmssSessionStatsV1>(), OMSS_SESSION_STATS_SIZE_V1);
+    assert_eq!(
+        size_of::<OmssSessionStatsV1>(),
+        offset_of!(OmssSessionStats, rx_errors)
+    );
     m
 }
 

@@ -63,7 +63,7 @@ int main(void)
 	F(omss_sink_stats, sink_id);
 	F(omss_sink_stats, state);
 	F(omss_sink_stats, err);
-	F(omss_sink_stats, reserved);
+	F(omss_sink_stats, errors);
 	F(omss_sink_stats, tx_bytes);
 	F(omss_sink_stats, tx_packets);
 	F(omss_sink_stats, entries_lost);
@@ -86,6 +86,17 @@ int main(void)
 	F(omss_session_stats, entries_dropped);
 	F(omss_session_stats, pages_allocated);
 	F(omss_session_stats, reserved);
+	F(omss_session_stats, rx_errors);
+	F(omss_session_stats, rx_truncated);
+	F(omss_session_stats, run_first);
+	F(omss_session_stats, run_last);
+	P("OMSS_SESSION_STATS_SIZE_V1", OMSS_SESSION_STATS_SIZE_V1);
+	P("OMSS_IOC_SESSION_STATS_V1", OMSS_IOC_SESSION_STATS_V1);
+	P("OMSS_IOC_ENGINE_PAUSE", OMSS_IOC_ENGINE_PAUSE);
+	P("omss_engine_pause.size_of", sizeof(struct omss_engine_pause));
+	F(omss_engine_pause, size);
+	F(omss_engine_pause, paused);
+	F(omss_engine_pause, reserved);
 	P("OMSS_IOC_ENGINE_STATS", OMSS_IOC_ENGINE_STATS);
 	P("omss_engine_stats.size_of", sizeof(struct omss_engine_stats));
 	F(omss_engine_stats, size);

@@ -115,9 +115,22 @@ impl Device {
         Ok(a)
     }
 
+    /// Pauses (`true`) or resumes the engine's workers; a pause ends with this file.
+    pub fn pause(&self, on: bool) -> Result<(), i32> {
+        let mut a = OmssEnginePause::request();
+        a.paused = on as u32;
+        self.ioctl(OMSS_IOC_ENGINE_PAUSE, &mut a).map(|_| ())
+    }
+
     pub fn raw(&self, cmd: u32) -> Result<i32, i32> {
         let mut buf = [0u8; 256];
         self.ioctl(cmd, &mut buf)
+    }
+}
+
+impl AsRawFd for Device {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
     }
 }
 

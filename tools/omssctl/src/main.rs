@@ -36,6 +36,13 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Pause every relay worker for a while (tasks wait in their queues), then resume.
+    /// For maintenance and tests; the pause also ends if omssctl is killed.
+    Pause {
+        /// How long, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        ms: u64,
+    },
     /// Relay a stream 1->N through a new session, then report its stats.
     Relay(Box<relay::RelayArgs>),
     /// Issue an ioctl with a zeroed 256-byte argument and print the result (for tests).
@@ -108,6 +115,14 @@ fn run(cli: &Cli) -> Result<(), String> {
                 );
             }
             Ok(())
+        }
+        Cmd::Pause { ms } => {
+            let d = Device::open(&cli.device)?;
+            d.pause(true)
+                .map_err(|e| format!("OMSS_IOC_ENGINE_PAUSE: {}", dev::errno_text(e)))?;
+            std::thread::sleep(std::time::Duration::from_millis(*ms));
+            d.pause(false)
+                .map_err(|e| format!("OMSS_IOC_ENGINE_PAUSE: {}", dev::errno_text(e)))
         }
         Cmd::Relay(a) => relay::run(&cli.device, a),
         Cmd::RawIoctl { cmd } => {

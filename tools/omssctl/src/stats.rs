@@ -35,18 +35,20 @@ pub fn stats_json(s: &OmssSessionStats, sinks: &[OmssSinkStats]) -> Value {
             "ring_capacity": s.ring_capacity, "ring_fill": s.ring_fill, "nr_sinks": s.nr_sinks,
             "rx_bytes": s.rx_bytes, "rx_packets": s.rx_packets, "entries_stored": s.entries_stored,
             "entries_dropped": s.entries_dropped, "pages_allocated": s.pages_allocated,
-            "pages_per_entry": per_entry,
+            "pages_per_entry": per_entry, "rx_errors": s.rx_errors,
+            "rx_truncated": s.rx_truncated, "run_first": s.run_first, "run_last": s.run_last,
         },
         "sinks": sinks.iter().map(|k| json!({
             "id": k.sink_id, "state": sink_state(k.state), "err": k.err, "tx_bytes": k.tx_bytes,
             "tx_packets": k.tx_packets, "entries_lost": k.entries_lost, "lag": k.lag,
+            "errors": k.errors,
         })).collect::<Vec<_>>(),
     })
 }
 
 pub fn print_stats(s: &OmssSessionStats, sinks: &[OmssSinkStats]) {
     println!(
-        "session {} {} prio {} {}: rx {} pkts {} B, stored {}, dropped {}, ring {}/{}, sinks {}, pages {}",
+        "session {} {} prio {} {}: rx {} pkts {} B, stored {}, dropped {}, ring {}/{}, sinks {}, pages {}, rx errors {}",
         s.session_id,
         session_state(s.state),
         s.priority,
@@ -58,18 +60,20 @@ pub fn print_stats(s: &OmssSessionStats, sinks: &[OmssSinkStats]) {
         s.ring_fill,
         s.ring_capacity,
         s.nr_sinks,
-        s.pages_allocated
+        s.pages_allocated,
+        s.rx_errors
     );
     for k in sinks {
         println!(
-            "  sink {:>4} {:<6} err {:>3}  tx {:>8} pkts {:>11} B  lost {:>6}  lag {:>5}",
+            "  sink {:>4} {:<6} err {:>3}  tx {:>8} pkts {:>11} B  lost {:>6}  lag {:>5}  errors {}",
             k.sink_id,
             sink_state(k.state),
             k.err,
             k.tx_packets,
             k.tx_bytes,
             k.entries_lost,
-            k.lag
+            k.lag,
+            k.errors
         );
     }
 }

@@ -104,6 +104,7 @@ pub(crate) struct Session {
     pub(crate) rx_errors: AtomicU64,
     pub(crate) rx_truncated: AtomicU64,
     pub(crate) pages_allocated: AtomicU64,
+    pages_stored: AtomicU64,
     /// Engine task-run numbers of this session's first and latest task runs.
     run_first: AtomicU64,
     run_last: AtomicU64,
@@ -156,6 +157,7 @@ impl Session {
                 rx_errors: AtomicU64::new(0),
                 rx_truncated: AtomicU64::new(0),
                 pages_allocated: AtomicU64::new(0),
+                pages_stored: AtomicU64::new(0),
                 run_first: AtomicU64::new(0),
                 run_last: AtomicU64::new(0),
                 _live: LiveSession::new(),
@@ -291,6 +293,8 @@ impl Session {
         }
         self.rx_bytes.fetch_add(len, Relaxed);
         self.rx_packets.fetch_add(1, Relaxed);
+        self.pages_stored
+            .fetch_add(chunk.pages().len() as u64, Relaxed);
         inner.buf.push(chunk);
         inner.stored += 1;
         for e in inner.sinks.iter() {
@@ -370,6 +374,7 @@ impl Session {
         s.entries_stored = inner.stored;
         s.entries_dropped = idx.dropped();
         s.pages_allocated = self.pages_allocated.load(Relaxed);
+        s.pages_stored = self.pages_stored.load(Relaxed);
         let n = inner.sinks.len().min(cap);
         sinks.reserve(n, GFP_KERNEL)?;
         for e in inner.sinks.iter().take(n) {

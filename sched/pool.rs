@@ -26,7 +26,7 @@ use crate::shim::{
     lock::{new_spinlock_bh, SpinLockBh},
     thread::{self, Kthread, ThreadMain},
 };
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use kernel::{
     list::{List, ListArc},
     new_condvar, new_mutex,
@@ -36,6 +36,9 @@ use kernel::{
 };
 
 pub(crate) use super::policy::MAX_LANES;
+
+/// A lane failed to grow (warned about once).
+static GROW_FAILED: AtomicBool = AtomicBool::new(false);
 
 /// A class queue of tasks.
 pub(crate) struct TaskList(pub(crate) List<Task>);
@@ -317,8 +320,11 @@ impl ThreadMain for Worker {
         let mut batch = TaskList::new();
         while let Some(add) = lane.next(&mut batch) {
             if add > 0 {
+                // Said once: under memory pressure this could repeat every backlog.
                 if let Err(e) = this.pool.add_threads(lane, add) {
-                    pr_warn!("lane {} cannot grow: {:?}\n", lane.index, e);
+                    if !GROW_FAILED.swap(true, Relaxed) {
+                        pr_warn!("lane {} cannot grow: {:?}\n", lane.index, e);
+                    }
                 }
                 lane.state.lock().growing = false;
             }

@@ -7,26 +7,28 @@
 ktap_plan 25
 insmod /omss/omss.ko || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
 topology_up || { echo "Bail out! topology setup failed"; exit $KSFT_FAIL; }
-COUNT=150
+COUNT=150 BIG=128
+# The debug kernel is too slow under TCG to fan out to 128 sinks in reasonable time.
+[ -n "$SLOW" ] && COUNT=100 BIG=64
 for proto in udp tcp; do
 	for mode in share copy; do
-		for n in 1 16 128; do
+		for n in 1 16 $BIG; do
 			relay_run $proto $mode $n $COUNT
 			pkts=$(json_num $R/client.json packets)
 			lost=$(json_num $R/client.json lost)
 			errs=$(json_num $R/client.json errors)
-			ppe=$(relay_num pages_per_entry)
-			diag "$proto $mode n=$n: client packets=$pkts lost=$lost errors=$errs; relay pages/entry=$ppe"
+			ppe=$(relay_num payload_copies)
+			diag "$proto $mode n=$n: client packets=$pkts lost=$lost errors=$errs; relay payload copies=$ppe"
 			if [ $client_rc -eq 0 ] && [ $relay_rc -eq 0 ] && [ "$pkts" = $((n * COUNT)) ]; then
 				ok "$proto $mode 1->$n: every subscriber got all $COUNT frames intact"
 			else
 				not_ok "$proto $mode 1->$n: every subscriber got all $COUNT frames intact"
 			fi
-			# Pages per entry: share ~1 whatever N; copy ~1 + N.
+			# Pages allocated per page of payload stored: share ~1 whatever N; copy ~1 + N.
 			if [ $mode = share ]; then
-				check "$proto share 1->$n: pages per entry $ppe <= 1.5" fcmp "${ppe:-99} <= 1.5"
+				check "$proto share 1->$n: payload copies $ppe <= 1.5" fcmp "${ppe:-99} <= 1.5"
 			else
-				check "$proto copy 1->$n: pages per entry $ppe >= 0.9 * (1 + $n)" fcmp "${ppe:-0} >= 0.9 * (1 + $n)"
+				check "$proto copy 1->$n: payload copies $ppe >= 0.9 * (1 + $n)" fcmp "${ppe:-0} >= 0.9 * (1 + $n)"
 			fi
 		done
 	done

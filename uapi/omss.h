@@ -121,6 +121,7 @@ struct omss_session_stats {
 	__u64 rx_truncated;	/* datagrams larger than an entry, truncated */
 	__u64 run_first;	/* engine task-run number of this session's first task run, or 0 */
 	__u64 run_last;		/* engine task-run number of its latest task run, or 0 */
+	__u64 pages_stored;	/* pages of the entries stored: one copy of the payload */
 };
 #define OMSS_SESSION_STATS_SIZE_V1	104
 

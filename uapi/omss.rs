@@ -152,6 +152,7 @@ pub struct OmssSessionStats {
     pub rx_truncated: u64,
     pub run_first: u64,
     pub run_last: u64,
+    pub pages_stored: u64,
 }
 
 /// Size of `struct omss_session_stats` in ABI 1: the fields up to `reserved`.

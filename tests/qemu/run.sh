@@ -8,7 +8,9 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$OMSS_ROOT"
 
+# The debug kernel runs many times slower under TCG.
 TIMEOUT=${OMSS_QEMU_TIMEOUT:-600}
+[ "$OMSS_KERNEL" = debug ] && TIMEOUT=${OMSS_QEMU_TIMEOUT:-1200}
 check_built
 
 demo=0
@@ -25,7 +27,8 @@ run_one() {
 	local script=$1 log=$OUT/logs/${1%.sh}.log
 	local abi
 	abi=$(sed -n 's/^#define OMSS_ABI_VERSION[[:space:]]*\([0-9]*\).*/\1/p' uapi/omss.h)
-	printf 'export OMSS_SCRIPT=%s\nexport OMSS_ABI_VERSION=%s\n' "$script" "$abi" >"$ROOT/omss/env"
+	printf 'export OMSS_SCRIPT=%s\nexport OMSS_ABI_VERSION=%s\nexport OMSS_KERNEL=%s\n' \
+		"$script" "$abi" "$OMSS_KERNEL" >"$ROOT/omss/env"
 	pack_initramfs "$ROOT" "$OUT/initramfs.gz"
 	boot_guest "$OUT/initramfs.gz" "$log" "$TIMEOUT"
 	local qrc=$?

@@ -165,6 +165,7 @@ fn rust_facts() -> BTreeMap<String, u64> {
     field!(m, "omss_session_stats", OmssSessionStats, rx_truncated);
     field!(m, "omss_session_stats", OmssSessionStats, run_first);
     field!(m, "omss_session_stats", OmssSessionStats, run_last);
+    field!(m, "omss_session_stats", OmssSessionStats, pages_stored);
     m.insert(
         "OMSS_SESSION_STATS_SIZE_V1".into(),
         OMSS_SESSION_STATS_SIZE_V1 as u64,

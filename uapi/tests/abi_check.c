@@ -90,6 +90,7 @@ int main(void)
 	F(omss_session_stats, rx_truncated);
 	F(omss_session_stats, run_first);
 	F(omss_session_stats, run_last);
+	F(omss_session_stats, pages_stored);
 	P("OMSS_SESSION_STATS_SIZE_V1", OMSS_SESSION_STATS_SIZE_V1);
 	P("OMSS_IOC_SESSION_STATS_V1", OMSS_IOC_SESSION_STATS_V1);
 	P("OMSS_IOC_ENGINE_PAUSE", OMSS_IOC_ENGINE_PAUSE);

@@ -44,6 +44,7 @@ enum Cmd {
         ms: u64,
     },
     /// Relay a stream 1->N through a new session, then report its stats.
+    #[command(args_override_self = true)]
     Relay(Box<relay::RelayArgs>),
     /// Issue an ioctl with a zeroed 256-byte argument and print the result (for tests).
     #[command(hide = true)]

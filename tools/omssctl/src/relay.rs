@@ -37,11 +37,12 @@ pub struct RelayArgs {
     /// Stop after this many seconds (default: when the source ends).
     #[arg(long)]
     duration: Option<f64>,
-    /// Stop once no data has arrived for this many seconds (after some did): for UDP
-    /// sources, which never end.
+    /// Stop once no data has arrived for this many seconds (after some did) and every sink
+    /// sent what it had (waiting at most --drain-timeout more): for UDP sources, which never
+    /// end.
     #[arg(long)]
     idle_exit: Option<f64>,
-    /// After the source ended, wait at most this long for the sinks to drain.
+    /// After the source ended (or went idle), wait at most this long for the sinks to drain.
     #[arg(long, default_value_t = 10.0)]
     drain_timeout: f64,
     /// Print stats every this many seconds.
@@ -248,9 +249,15 @@ pub fn run(device: &str, a: &RelayArgs) -> Result<(), String> {
         if s.rx_packets != last_rx {
             (last_rx, last_rx_at) = (s.rx_packets, Instant::now());
         }
-        let idle = last_rx > 0
-            && a.idle_exit
-                .is_some_and(|t| last_rx_at.elapsed().as_secs_f64() >= t);
+        // Idle: no input for `idle_exit`, and the sinks sent what they had (or they have had
+        // `drain_timeout` more to do it).
+        let quiet = last_rx_at.elapsed().as_secs_f64();
+        let idle = match a.idle_exit {
+            Some(t) if last_rx > 0 && quiet >= t => {
+                quiet >= t + a.drain_timeout || all_sinks_sent(r.dev()?, session, r.sinks.len())?
+            }
+            _ => false,
+        };
         let timed_out = a
             .duration
             .is_some_and(|d| start.elapsed().as_secs_f64() >= d);
@@ -277,6 +284,13 @@ pub fn run(device: &str, a: &RelayArgs) -> Result<(), String> {
     }
     drop(source);
     Ok(())
+}
+
+/// Whether every active sink has sent every entry it has.
+fn all_sinks_sent(dev: &Device, session: u32, n: usize) -> Result<bool, String> {
+    let (_, k) = dev.stats(session, n).map_err(|e| err("stats", e))?;
+    Ok(k.iter()
+        .all(|s| s.state != omss_uapi::OMSS_SINK_ACTIVE || s.lag == 0))
 }
 
 /// After the source ended: whether every sink is done or failed.

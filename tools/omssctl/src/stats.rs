@@ -28,6 +28,12 @@ pub fn stats_json(s: &OmssSessionStats, sinks: &[OmssSinkStats]) -> Value {
     } else {
         s.pages_allocated as f64 / s.entries_stored as f64
     };
+    // Pages allocated per page of payload stored: share ~1, copy ~1 + N.
+    let copies = if s.pages_stored == 0 {
+        0.0
+    } else {
+        s.pages_allocated as f64 / s.pages_stored as f64
+    };
     json!({
         "session": {
             "id": s.session_id, "state": session_state(s.state), "source_err": s.source_err,
@@ -35,7 +41,8 @@ pub fn stats_json(s: &OmssSessionStats, sinks: &[OmssSinkStats]) -> Value {
             "ring_capacity": s.ring_capacity, "ring_fill": s.ring_fill, "nr_sinks": s.nr_sinks,
             "rx_bytes": s.rx_bytes, "rx_packets": s.rx_packets, "entries_stored": s.entries_stored,
             "entries_dropped": s.entries_dropped, "pages_allocated": s.pages_allocated,
-            "pages_per_entry": per_entry, "rx_errors": s.rx_errors,
+            "pages_per_entry": per_entry, "pages_stored": s.pages_stored,
+            "payload_copies": copies, "rx_errors": s.rx_errors,
             "rx_truncated": s.rx_truncated, "run_first": s.run_first, "run_last": s.run_last,
         },
         "sinks": sinks.iter().map(|k| json!({

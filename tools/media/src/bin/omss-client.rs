@@ -25,6 +25,7 @@ enum Proto {
 
 #[derive(Parser, Debug)]
 #[command(
+    args_override_self = true,
     name = "omss-client",
     version,
     about = "OMSS media client emulator",

@@ -41,6 +41,7 @@ impl Proto {
 
 #[derive(Parser, Debug)]
 #[command(
+    args_override_self = true,
     name = "omss-server",
     version,
     about = "OMSS media server emulator",

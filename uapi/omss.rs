@@ -181,54 +181,40 @@ pub struct OmssSessionStatsV1 {
     pub reserved: [u64; 2],
 }
 
-impl From<OmssSessionStatsV1> for OmssSessionStats {
-    fn from(v: OmssSessionStatsV1) -> Self {
-        Self {
-            size: v.size,
-            session_id: v.session_id,
-            state: v.state,
-            source_err: v.source_err,
-            priority: v.priority,
-            mode: v.mode,
-            ring_capacity: v.ring_capacity,
-            ring_fill: v.ring_fill,
-            nr_sinks: v.nr_sinks,
-            sinks_cap: v.sinks_cap,
-            sinks_ptr: v.sinks_ptr,
-            rx_bytes: v.rx_bytes,
-            rx_packets: v.rx_packets,
-            entries_stored: v.entries_stored,
-            entries_dropped: v.entries_dropped,
-            pages_allocated: v.pages_allocated,
-            reserved: v.reserved,
-            ..Default::default()
+/// The conversions between the two layouts, over the fields they share.
+macro_rules! v1_conversions {
+    ($($f:ident),*) => {
+        impl From<OmssSessionStatsV1> for OmssSessionStats {
+            fn from(v: OmssSessionStatsV1) -> Self {
+                Self { $($f: v.$f,)* ..Default::default() }
+            }
         }
-    }
-}
-
-impl From<OmssSessionStats> for OmssSessionStatsV1 {
-    fn from(v: OmssSessionStats) -> Self {
-        Self {
-            size: v.size,
-            session_id: v.session_id,
-            state: v.state,
-            source_err: v.source_err,
-            priority: v.priority,
-            mode: v.mode,
-            ring_capacity: v.ring_capacity,
-            ring_fill: v.ring_fill,
-            nr_sinks: v.nr_sinks,
-            sinks_cap: v.sinks_cap,
-            sinks_ptr: v.sinks_ptr,
-            rx_bytes: v.rx_bytes,
-            rx_packets: v.rx_packets,
-            entries_stored: v.entries_stored,
-            entries_dropped: v.entries_dropped,
-            pages_allocated: v.pages_allocated,
-            reserved: v.reserved,
+        impl From<OmssSessionStats> for OmssSessionStatsV1 {
+            fn from(v: OmssSessionStats) -> Self {
+                Self { $($f: v.$f,)* }
+            }
         }
-    }
+    };
 }
+v1_conversions!(
+    size,
+    session_id,
+    state,
+    source_err,
+    priority,
+    mode,
+    ring_capacity,
+    ring_fill,
+    nr_sinks,
+    sinks_cap,
+    sinks_ptr,
+    rx_bytes,
+    rx_packets,
+    entries_stored,
+    entries_dropped,
+    pages_allocated,
+    reserved
+);
 
 /// `struct omss_engine_pause`.
 #[repr(C)]

@@ -229,3 +229,23 @@ pub fn engine_text(s: &OmssEngineStats) -> String {
         s.sessions, s.entries_live, s.pages_live, s.workers, s.workers_idle, s.tasks_run
     )
 }
+
+/// The closing case of a run, once everything was closed: nothing is left module-wide
+/// (waiting up to 2 s); then the exit code of the whole run.
+pub fn finish_drained(t: &mut Tap) -> std::process::ExitCode {
+    let (r, clean) = engine_drained(Duration::from_secs(2));
+    let what = match &r {
+        Ok(s) => engine_text(s),
+        Err(e) => e.clone(),
+    };
+    diag(&format!("after close: {what}"));
+    t.ok(
+        &format!("all closed: no session, entry or page left module-wide ({what})"),
+        clean,
+    );
+    if t.failed == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}

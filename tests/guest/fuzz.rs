@@ -23,7 +23,7 @@
 
 mod common;
 
-use common::{diag, ename, engine_drained, engine_text, errno, flush, Args, Rng, Tap};
+use common::{diag, ename, engine_text, errno, finish_drained, flush, Args, Rng, Tap};
 use omss_uapi::*;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -1233,18 +1233,5 @@ fn main() -> ExitCode {
         never.is_empty(),
     );
     drop(f);
-    let (r, clean) = engine_drained(Duration::from_secs(2));
-    let what = match &r {
-        Ok(s) => engine_text(s),
-        Err(e) => e.clone(),
-    };
-    t.ok(
-        &format!("all closed: no session, entry or page left module-wide ({what})"),
-        clean,
-    );
-    if t.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    finish_drained(&mut t)
 }

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{diag, ename, engine_drained, engine_text, errno, flush, Args, Rng, Tap};
+use common::{diag, ename, engine_text, errno, finish_drained, flush, Args, Rng, Tap};
 use omss_uapi::*;
 use omssctl::dev::Device;
 use std::collections::VecDeque;
@@ -976,19 +976,5 @@ fn main() -> ExitCode {
         }
     }
     drop(dev);
-    let (r, clean) = engine_drained(Duration::from_secs(2));
-    let what = match &r {
-        Ok(s) => engine_text(s),
-        Err(e) => e.clone(),
-    };
-    diag(&format!("after close: {what}"));
-    t.ok(
-        &format!("all closed: no session, entry or page left module-wide ({what})"),
-        clean,
-    );
-    if t.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    finish_drained(&mut t)
 }

@@ -282,14 +282,13 @@ impl Session {
 
     /// Stores a received entry and wakes the sinks. A session that is not running (it
     /// ended, failed or was destroyed meanwhile) stores nothing.
-    pub(crate) fn store(&self, chunk: Chunk) -> Result {
+    pub(crate) fn store(&self, chunk: Arc<Chunk>) {
         let len = chunk.len() as u64;
-        let chunk = Arc::new(chunk, GFP_KERNEL)?;
         // Declared first, so dropped (queued) after the session lock is released.
         let mut wake = Batch::new();
         let mut inner = self.inner.lock();
         if inner.dead || inner.state != uapi::OMSS_SESSION_RUNNING {
-            return Ok(());
+            return;
         }
         self.rx_bytes.fetch_add(len, Relaxed);
         self.rx_packets.fetch_add(1, Relaxed);
@@ -302,7 +301,6 @@ impl Session {
                 wake.schedule(e.task.as_arc_borrow());
             }
         }
-        Ok(())
     }
 
     /// The source ended: EOF (`err` 0) or an error. Sinks send what they have, then finish.

@@ -266,11 +266,11 @@ impl Job for Sink {
                     Next::Entry(seq, chunk) => match self.payload(chunk) {
                         Ok(chunk) => (seq, chunk, 0),
                         // No memory for a private copy: a UDP sink skips the entry, a TCP
-                        // sink (a byte stream) tries it again on its next wakeup.
+                        // sink (a byte stream) tries it again soon.
                         Err(_) => {
                             self.errors.fetch_add(1, Relaxed);
                             if self.proto == Proto::Tcp {
-                                return false;
+                                return true;
                             }
                             next = Some(self.complete_and_next(seq, 0, false));
                             continue;
@@ -311,10 +311,12 @@ impl Job for Sink {
                     self.errors.fetch_add(1, Relaxed);
                     next = Some(self.complete_and_next(seq, chunk.len(), false));
                 }
+                // A TCP sink keeps the entry and tries again soon (nothing else may wake
+                // it: the stream may have ended).
                 ErrKind::Transient => {
                     self.errors.fetch_add(1, Relaxed);
                     run.current = Some((seq, chunk, off));
-                    return false;
+                    return true;
                 }
                 ErrKind::Fatal => {
                     self.fail(&mut run, err);

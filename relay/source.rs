@@ -19,7 +19,7 @@ use kernel::{
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, UniqueArc},
 };
 
 /// Entries received per run before the source yields its worker.
@@ -30,6 +30,9 @@ const TCP_ENTRY_PAGES: usize = 4;
 struct SourceRun {
     /// Pages to receive into; the used ones move into the entry and are replaced.
     spare: PayloadPages,
+    /// Bytes received into `spare` that are not stored yet (the entry could not be made:
+    /// no memory). They are stored before anything more is received.
+    pending: usize,
     /// Published in its session: it may receive.
     started: bool,
     detached: bool,
@@ -51,6 +54,7 @@ impl Source {
     pub(crate) fn new(session: Arc<Session>, sock: Socket, proto: Proto) -> Result<Arc<Self>> {
         let run = SourceRun {
             spare: PayloadPages::with_capacity(MAX_IOV_PAGES)?,
+            pending: 0,
             started: false,
             detached: false,
             hook: None,
@@ -94,44 +98,51 @@ impl Source {
         }
     }
 
-    /// Receives one entry.
+    /// Receives one entry. Bytes once received are never lost to a failed allocation:
+    /// they stay `pending` in the spare pages until their entry can be made.
     fn receive(&self, run: &mut SourceRun) -> Result<Recv> {
-        let max = self.max_entry();
-        while run.spare.len() * PAGE_SIZE < max {
-            run.spare.push_new()?;
-            self.session.pages_allocated.fetch_add(1, Relaxed);
+        if run.pending == 0 {
+            let max = self.max_entry();
+            while run.spare.len() * PAGE_SIZE < max {
+                run.spare.push_new()?;
+                self.session.pages_allocated.fetch_add(1, Relaxed);
+            }
+            let (len, truncated) = match self.sock.recv_pages(run.spare.pages(), max) {
+                Ok(r) => r,
+                Err(e) if e == EAGAIN => return Ok(Recv::Nothing),
+                Err(e) => return Err(e),
+            };
+            if len == 0 {
+                // EOF on TCP; an empty datagram on UDP carries nothing to relay.
+                return Ok(if self.proto == Proto::Tcp {
+                    Recv::Eof
+                } else {
+                    Recv::Empty
+                });
+            }
+            if truncated {
+                self.session.rx_truncated.fetch_add(1, Relaxed);
+            }
+            run.pending = len;
         }
-        let (len, truncated) = match self.sock.recv_pages(run.spare.pages(), max) {
-            Ok(r) => r,
-            Err(e) if e == EAGAIN => return Ok(Recv::Nothing),
-            Err(e) => return Err(e),
-        };
-        if len == 0 {
-            // EOF on TCP; an empty datagram on UDP carries nothing to relay.
-            return Ok(if self.proto == Proto::Tcp {
-                Recv::Eof
-            } else {
-                Recv::Empty
-            });
-        }
-        if truncated {
-            self.session.rx_truncated.fetch_add(1, Relaxed);
-        }
-        // The used pages move into the entry; fresh pages take their place. If they cannot
-        // be had, the received bytes are lost (and counted by the caller).
+        // Everything the entry needs is allocated first; then the used pages move into it
+        // and fresh ones take their place, which cannot fail.
+        let len = run.pending;
         let used = len.div_ceil(PAGE_SIZE);
+        let slot = UniqueArc::<Chunk>::new_uninit(GFP_KERNEL)?;
         let mut fresh = PayloadPages::with_capacity(used)?;
         for _ in 0..used {
             fresh.push_new()?;
         }
         run.spare.swap_front(&mut fresh, used);
+        run.pending = 0;
         self.session.pages_allocated.fetch_add(used as u64, Relaxed);
-        Ok(Recv::Entry(Chunk::new(fresh, len)))
+        Ok(Recv::Entry(slot.write(Chunk::new(fresh, len)).into()))
     }
 }
 
 enum Recv {
-    Entry(Chunk),
+    Entry(Arc<Chunk>),
     Empty,
     Nothing,
     Eof,
@@ -146,11 +157,7 @@ impl Job for Source {
         }
         for _ in 0..BUDGET {
             match self.receive(&mut run) {
-                Ok(Recv::Entry(chunk)) => {
-                    if self.session.store(chunk).is_err() {
-                        self.session.rx_errors.fetch_add(1, Relaxed);
-                    }
-                }
+                Ok(Recv::Entry(chunk)) => self.session.store(chunk),
                 Ok(Recv::Empty) => {}
                 Ok(Recv::Nothing) => return false,
                 Ok(Recv::Eof) => {
@@ -160,10 +167,11 @@ impl Job for Source {
                 Err(e) => {
                     let errno = e.to_errno().abs();
                     match classify(errno, self.proto) {
-                        // Counted; the next packet's data_ready runs the source again.
+                        // Counted, and tried again soon: a TCP stream may have nothing more
+                        // coming that would run the source again.
                         ErrKind::Transient | ErrKind::Again => {
                             self.session.rx_errors.fetch_add(1, Relaxed);
-                            return false;
+                            return true;
                         }
                         ErrKind::Fatal => {
                             self.session.end(errno);

@@ -15,8 +15,9 @@ endif
 
 all: module
 
+# Packages and the normal guest kernel; module-debug adds the debug kernel.
 setup:
-	@tools/setup.sh
+	@OMSS_SETUP_KERNELS=normal tools/setup.sh
 
 ifdef OWN_KERNEL
 module: setup
@@ -28,7 +29,8 @@ module:
 endif
 
 # omss.ko for the debug guest kernel (lockdep, KASAN, kmemleak): build/debug/omss.ko.
-module-debug: setup
+module-debug:
+	@OMSS_SETUP_KERNELS=debug tools/setup.sh
 	@tools/guest/build-module.sh debug
 
 tools:

@@ -50,6 +50,12 @@ topology_up() {
 	ip -n src link set s0 up && ip -n relay link set r0 up && ip -n relay link set r1 up && ip -n sub link set c0 up
 	ip -n src route add default via $RELAY_SRC_IP
 	ip -n sub route add default via $RELAY_SUB_IP
+	# Neighbours resolved once and for all: packets that wait for ARP are flushed later from
+	# whichever CPU gets the reply, so the first packets of a flow could overtake each other.
+	neigh_permanent src s0 $RELAY_SRC_IP relay r0
+	neigh_permanent relay r0 $SRC_IP src s0
+	neigh_permanent relay r1 $SUB_IP sub c0
+	neigh_permanent sub c0 $RELAY_SUB_IP relay r1
 	ip netns exec relay sysctl -qw net.ipv4.ip_forward=1
 }
 
@@ -59,6 +65,14 @@ SLOW= WAIT_CLIENT= WAIT_RELAY="--duration 60"
 if [ "${OMSS_KERNEL:-normal}" = debug ]; then
 	SLOW=1 WAIT_CLIENT="--idle-ms 30000 --timeout 300" WAIT_RELAY="--duration 300 --drain-timeout 60"
 fi
+
+# neigh_permanent NS DEV IP PEER_NS PEER_DEV: in NS, IP (on PEER_NS's PEER_DEV) is reached
+# through DEV with a permanent neighbour entry.
+neigh_permanent() {
+	local mac
+	mac=$(ip -n "$4" link show "$5" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+	ip -n "$1" neigh replace "$3" lladdr "$mac" dev "$2" nud permanent
+}
 
 in_src() { ip netns exec src "$@"; }
 in_relay() { ip netns exec relay "$@"; }
@@ -107,6 +121,9 @@ relay_run() {
 	if [ $client_rc -ne 0 ] || [ $relay_rc -ne 0 ]; then
 		diag "relay_run $proto $mode n=$n: client rc=$client_rc relay rc=$relay_rc"
 		tail -3 $R/client.err $R/relay.err $R/server.err | sed 's/^/#   /'
+		# Which subscribers saw which integrity errors (the summary only gives the total).
+		grep -o '"\(bad_checksum\|reordered\|duplicates\|stream_corrupt\|wrong_stream\)": *[1-9][0-9]*' \
+			$R/client.json 2>/dev/null | sort | uniq -c | sed 's/^/#   client error kinds: /'
 	fi
 }
 

@@ -167,8 +167,12 @@ impl Session {
     }
 
     /// Notes that one of this session's tasks runs now, as engine task run number `n`.
+    /// It runs on every task run: a plain load keeps the read-modify-write off that path
+    /// once `run_first` is set.
     pub(crate) fn ran(&self, n: u64) {
-        let _ = self.run_first.compare_exchange(0, n, Relaxed, Relaxed);
+        if self.run_first.load(Relaxed) == 0 {
+            let _ = self.run_first.compare_exchange(0, n, Relaxed, Relaxed);
+        }
         self.run_last.store(n, Relaxed);
     }
 

@@ -198,3 +198,24 @@ pub(crate) fn sink_conflict(
         r => r,
     }
 }
+
+/// Ids handed out in order from 1 and never reused (a stale id must not name a new session
+/// or sink); once the last one, `u32::MAX`, is out, there are no more.
+#[derive(Debug)]
+pub(crate) struct Ids {
+    next: Option<u32>,
+}
+
+impl Ids {
+    /// Ids from `first` (1 in the module; tests start near the end).
+    pub(crate) const fn starting_at(first: u32) -> Self {
+        Self { next: Some(first) }
+    }
+
+    /// The next id, or `None` when they ran out.
+    pub(crate) fn take(&mut self) -> Option<u32> {
+        let id = self.next?;
+        self.next = id.checked_add(1);
+        Some(id)
+    }
+}

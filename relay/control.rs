@@ -4,7 +4,7 @@
 //! Closing the file destroys its sessions.
 
 use super::{
-    args::{check_create, check_header, MAX_SESSIONS, MODE_COPY, NR_CLASSES},
+    args::{check_create, check_header, Ids, MAX_SESSIONS, MODE_COPY, NR_CLASSES},
     session::{Session, SESSIONS_LIVE},
     slots::Slots,
     Engine,
@@ -31,7 +31,7 @@ use kernel::{
 
 struct Sessions {
     table: Slots<Arc<Session>>,
-    next_id: u32,
+    ids: Ids,
 }
 
 /// State of one open file of `/dev/omss`.
@@ -85,7 +85,7 @@ impl ControlFile {
         }
         let sessions = Sessions {
             table: Slots::new(),
-            next_id: 1,
+            ids: Ids::starting_at(1),
         };
         Arc::pin_init(
             pin_init!(Self {
@@ -197,8 +197,7 @@ impl ControlFile {
                 return Err(ENOSPC);
             }
             // Ids are never reused; a file that used them all creates no more sessions.
-            let id = s.next_id;
-            let next = id.checked_add(1).ok_or(ENOSPC)?;
+            let id = s.ids.take().ok_or(ENOSPC)?;
             let session = Session::new(
                 id,
                 v.priority as u8,
@@ -207,7 +206,6 @@ impl ControlFile {
                 self.engine.pool.clone(),
             )?;
             s.table.insert(session)?;
-            s.next_id = next;
             id
         };
         v.session_id = id;

@@ -27,7 +27,7 @@
 //! entry is stored, and its sinks stop without a FIN.
 
 use super::{
-    args::{check_socket, sink_conflict, ArgError, SockFacts, MAX_SINKS},
+    args::{check_socket, sink_conflict, ArgError, Ids, SockFacts, MAX_SINKS},
     sink::Sink,
     slots::Slots,
     source::Source,
@@ -87,7 +87,7 @@ pub(crate) struct Inner {
     pub(crate) dead: bool,
     source_err: i32,
     stored: u64,
-    next_sink_id: u32,
+    sink_ids: Ids,
 }
 
 /// A relay session.
@@ -143,7 +143,7 @@ impl Session {
             dead: false,
             source_err: 0,
             stored: 0,
-            next_sink_id: 1,
+            sink_ids: Ids::starting_at(1),
         };
         Arc::pin_init(
             pin_init!(Self {
@@ -230,9 +230,7 @@ impl Session {
                 return Err(ENOSPC);
             }
             // Ids are never reused; a session that used them all takes no more sinks.
-            let id = inner.next_sink_id;
-            inner.next_sink_id = id.checked_add(1).ok_or(ENOSPC)?;
-            id
+            inner.sink_ids.take().ok_or(ENOSPC)?
         };
         // Attach outside `inner` (lock order); the sink is idle until it joins the ring.
         let sink = Sink::new(id, self.clone(), sock, proto)?;

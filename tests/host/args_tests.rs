@@ -1,4 +1,5 @@
 use crate::args::*;
+use proptest::prelude::*;
 
 const GOOD: ParamValues = ParamValues {
     ring_default: 256,
@@ -260,4 +261,25 @@ fn limits_cover_the_papers_scale() {
     // The paper served 4,000 subscribers from one session.
     const { assert!(MAX_SINKS >= 4000) };
     const { assert!(MAX_SESSIONS >= 8) };
+}
+
+#[test]
+fn ids_run_out_instead_of_wrapping() {
+    let mut ids = Ids::starting_at(u32::MAX - 1);
+    assert_eq!(ids.take(), Some(u32::MAX - 1));
+    assert_eq!(ids.take(), Some(u32::MAX));
+    // Past the last id: none, for good (not 0, not an id that may still be in use).
+    assert_eq!(ids.take(), None);
+    assert_eq!(ids.take(), None);
+}
+
+proptest! {
+    #[test]
+    fn ids_are_unique_and_nonzero(first in 1u32.., n in 0usize..64) {
+        let mut ids = Ids::starting_at(first);
+        let got: Vec<u32> = (0..n).map_while(|_| ids.take()).collect();
+        prop_assert!(got.windows(2).all(|w| w[0] < w[1]));
+        prop_assert!(got.iter().all(|&id| id != 0));
+        prop_assert_eq!(got.len() as u64, (n as u64).min(u64::from(u32::MAX - first) + 1));
+    }
 }

@@ -293,3 +293,37 @@ fn usage_errors_exit_2() {
         assert!(!o.stderr.is_empty());
     }
 }
+
+#[test]
+fn count_file_tracks_packets_received() {
+    let path = std::env::temp_dir().join(format!("omss-count-{}", std::process::id()));
+    let read = || {
+        std::fs::read_to_string(&path)
+            .ok()
+            .map(|s| s.trim().parse::<u64>().unwrap())
+    };
+    let bg = start_client(&format!(
+        "--proto udp --bind 127.0.0.1:39900 -n 2 --timeout 30 --json --count-file {}",
+        path.display()
+    ));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(read(), Some(0), "before the stream");
+    // 300 frames at 100 frames/s: about 3 s, so a read at 1.5 s sees part of them.
+    let srv = cmd(
+        SERVER,
+        "--proto udp --to 127.0.0.1:39900 --count 300 --rate 1120 --size 1400 --fanout 2",
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn server");
+    std::thread::sleep(Duration::from_millis(1500));
+    let mid = read().unwrap();
+    assert!(mid > 20 && mid < 580, "mid-stream count {mid}");
+    assert!(srv.wait_with_output().unwrap().status.success());
+    let (rc, j, err) = finish(bg);
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(read(), j["total"]["packets"].as_u64(), "final count");
+    assert_eq!(read(), Some(600));
+    let _ = std::fs::remove_file(&path);
+}

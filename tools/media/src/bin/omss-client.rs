@@ -13,7 +13,10 @@ use omss_media::wire::{self, Item};
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::process::exit;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -89,6 +92,10 @@ struct Args {
     /// UDP: SO_RCVBUF in bytes (capped by net.core.rmem_max).
     #[arg(long, value_name = "BYTES")]
     rcvbuf: Option<usize>,
+    /// Keep the packets received so far (all subscribers) in this file, rewritten every
+    /// 10 ms, so that a benchmark can count the packets delivered inside its window.
+    #[arg(long, value_name = "PATH")]
+    count_file: Option<std::path::PathBuf>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -120,6 +127,8 @@ struct Shared {
     done: AtomicUsize,
     started: AtomicBool,
     last_data_ns: AtomicU64,
+    /// Frames received by all workers, for `--count-file`.
+    packets: AtomicU64,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
@@ -223,7 +232,9 @@ fn worker(mut subs: Vec<Sub>, sh: &Shared) -> io::Result<Vec<Sub>> {
         let mut got = false;
         for ev in events.iter() {
             let s = &mut subs[ev.token().0];
+            let before = s.stats.packets;
             got |= s.read(&mut buf);
+            sh.packets.fetch_add(s.stats.packets - before, Relaxed);
             if !s.done && s.stats.done() {
                 s.done = true;
                 sh.done.fetch_add(1, SeqCst);
@@ -312,11 +323,27 @@ fn validate(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Replaces `path` with `packets` (by rename, so a reader never sees half a number).
+fn write_count(path: &std::path::Path, packets: u64) {
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, format!("{packets}\n"))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .is_err()
+    {
+        fail(format!("cannot write {}", path.display()));
+    }
+}
+
 /// Wait for an end condition; returns its name.
 fn monitor(a: &Args, sh: &Shared, active: usize, t0: u64) -> &'static str {
     let secs = |s: f64| (s * 1e9) as u64;
+    let mut next_count = 0;
     loop {
         let now = now_ns();
+        if let Some(path) = a.count_file.as_deref().filter(|_| now >= next_count) {
+            write_count(path, sh.packets.load(Relaxed));
+            next_count = now + 10_000_000;
+        }
         if sh.done.load(SeqCst) >= active && active > 0 {
             return "all_done";
         }
@@ -396,6 +423,9 @@ fn main() {
             Ok(s) => done.extend(s),
             Err(e) => fail(format!("poll: {e}")),
         }
+    }
+    if let Some(path) = &a.count_file {
+        write_count(path, sh.packets.load(Relaxed));
     }
     let elapsed_s = (now_ns() - t0) as f64 / 1e9;
     done.extend(stalled);

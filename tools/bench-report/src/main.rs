@@ -1,6 +1,7 @@
 //! omss-bench-report: raw benchmark CSVs -> Figures 6/7 (SVG) and docs/benchmarks.md.
 
 mod data;
+mod paired;
 mod plot;
 mod report;
 
@@ -93,6 +94,18 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
         None => None,
     };
     let method = read_optional(&cli.results.join("method.md"))?;
+    // The per-packet measures of the native topology (absent in older results).
+    let measures =
+        read_optional(&cli.results.join("fanout.csv"))?.and_then(|t| paired::parse(&t, false));
+    let paired_md = measures
+        .as_deref()
+        .map(|ms| paired::markdown(ms, fanout.as_deref().unwrap_or_default()));
+    if let Some(ms) = &measures {
+        let summary = paired::summary(ms, fanout.as_deref().unwrap_or_default(), meta.as_ref());
+        let path = cli.results.join("summary.json");
+        fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let analysis = read_optional(&cli.results.join("analysis.md"))?;
 
     fs::create_dir_all(&cli.figures)?;
@@ -124,6 +137,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
         meta: meta.as_ref(),
         method: method.as_deref(),
         analysis: analysis.as_deref(),
+        paired: paired_md.as_deref(),
         fanout: fanout.as_deref(),
         payload: payload.as_deref(),
         fig_rel: &fig_rel,

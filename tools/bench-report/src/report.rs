@@ -17,6 +17,8 @@ pub struct Inputs<'a> {
     pub method: Option<&'a str>,
     /// analysis.md (where the time goes, what limits the figures), if present.
     pub analysis: Option<&'a str>,
+    /// Paired ratios, instructions per packet and slopes (`paired::markdown`), if measured.
+    pub paired: Option<&'a str>,
     /// Aggregated fan-out points; `None` if not measured.
     pub fanout: Option<&'a [Point]>,
     /// Aggregated payload-test points; `None` if not measured.
@@ -397,6 +399,11 @@ pub fn render(inp: &Inputs<'_>) -> String {
     s.push_str(&targets_markdown(&targets(inp.fanout, inp.payload)));
     s.push('\n');
 
+    if let Some(p) = inp.paired {
+        s.push_str("## Paired ratios, instructions per packet and marginal cost\n\n");
+        s.push_str(p);
+    }
+
     // Fan-out.
     s.push_str("## Bulk fan-out test (Figure 6)\n\n");
     s.push_str(
@@ -566,6 +573,7 @@ mod tests {
             meta: None,
             method: Some("Fixed method paragraph."),
             analysis: Some("Fixed analysis paragraph."),
+            paired: None,
             fanout: None,
             payload: None,
             fig_rel: "figures",

@@ -1,0 +1,428 @@
+//! Statistics that hold on a noisy machine: ratios paired within a repeat, with bootstrap
+//! 95 % intervals; cost against subscribers fitted as a line; and `summary.json`.
+//!
+//! Every point of one repeat ran in the same shuffled pass, so the ratio of two relays'
+//! costs within a repeat cancels the slow drifts of the machine that a ratio of medians
+//! would keep.
+
+use crate::data::{self, Impl, Point, Proto, LOSS_OK};
+use rand::{rngs::StdRng, RngExt as _, SeedableRng};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// One run's per-packet measures (a row of `fanout.csv` or `payload.csv`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measure {
+    pub proto: Proto,
+    pub imp: Impl,
+    pub payload: u64,
+    pub subscribers: u64,
+    pub run: u64,
+    /// (a): the vCPU thread's CPU per delivered packet, idle subtracted.
+    pub ns_per_pkt: f64,
+    /// (c): guest instructions per delivered packet, idle subtracted.
+    pub insn_per_pkt: f64,
+    pub loss_ratio: f64,
+    /// The load side stayed under half its core and dropped nothing.
+    pub valid: bool,
+    /// (a) and (b) disagree by more than 10 %.
+    pub ab_flag: bool,
+}
+
+/// Parses the per-packet columns; `None` for a CSV of the older layout (without them).
+pub fn parse(text: &str, with_payload: bool) -> Option<Vec<Measure>> {
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'));
+    let names: Vec<&str> = lines.next()?.split(',').map(str::trim).collect();
+    let col = |name: &str| names.iter().position(|n| *n == name);
+    let (proto, imp, subs, run, ns, insn, loss, valid, ab) = (
+        col("proto")?,
+        col("impl")?,
+        col("subscribers")?,
+        col("run")?,
+        col("ns_per_pkt")?,
+        col("insn_per_pkt")?,
+        col("loss_ratio")?,
+        col("valid")?,
+        col("ab_flag")?,
+    );
+    let payload = if with_payload {
+        Some(col("payload")?)
+    } else {
+        None
+    };
+    let rows = lines.filter_map(|l| {
+        let f: Vec<&str> = l.split(',').map(str::trim).collect();
+        let num = |i: usize| f.get(i)?.parse::<f64>().ok();
+        Some(Measure {
+            proto: Proto::parse(f.get(proto)?)?,
+            imp: Impl::parse(f.get(imp)?)?,
+            payload: match payload {
+                Some(i) => num(i)? as u64,
+                None => data::FANOUT_PAYLOAD,
+            },
+            subscribers: num(subs)? as u64,
+            run: num(run)? as u64,
+            ns_per_pkt: num(ns)?,
+            insn_per_pkt: num(insn)?,
+            loss_ratio: num(loss)?,
+            valid: num(valid)? != 0.0,
+            ab_flag: num(ab)? != 0.0,
+        })
+    });
+    Some(rows.collect())
+}
+
+/// A median with its 95 % interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    pub median: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Interval {
+    pub fn json(self) -> Value {
+        json!({"median": self.median, "lo": self.lo, "hi": self.hi})
+    }
+}
+
+const RESAMPLES: usize = 4000;
+
+/// The median of `values` and a percentile-bootstrap 95 % interval of it (seeded, so a
+/// report redrawn from the same CSVs is the same). `None` when empty.
+pub fn median_interval(values: &[f64]) -> Option<Interval> {
+    let median = data::median(values)?;
+    let mut rng = StdRng::seed_from_u64(0x05EED);
+    let mut meds: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            let s: Vec<f64> = (0..values.len())
+                .map(|_| values[rng.random_range(0..values.len())])
+                .collect();
+            data::median(&s).expect("non-empty")
+        })
+        .collect();
+    meds.sort_by(f64::total_cmp);
+    Some(Interval {
+        median,
+        lo: meds[RESAMPLES * 25 / 1000],
+        hi: meds[RESAMPLES * 975 / 1000 - 1],
+    })
+}
+
+/// Valid, lossless runs of one (proto, impl, payload, subscribers), by repeat.
+fn by_run(
+    ms: &[Measure],
+    proto: Proto,
+    imp: Impl,
+    payload: u64,
+    n: u64,
+) -> BTreeMap<u64, &Measure> {
+    ms.iter()
+        .filter(|m| m.proto == proto && m.imp == imp && m.payload == payload && m.subscribers == n)
+        .filter(|m| m.valid && m.loss_ratio <= LOSS_OK && m.ns_per_pkt > 0.0)
+        .map(|m| (m.run, m))
+        .collect()
+}
+
+/// `a`'s CPU per delivered packet over `b`'s, paired within each repeat at `n` subscribers.
+pub fn paired_ratio(ms: &[Measure], proto: Proto, a: Impl, b: Impl, n: u64) -> Option<Interval> {
+    let (ra, rb) = (
+        by_run(ms, proto, a, data::FANOUT_PAYLOAD, n),
+        by_run(ms, proto, b, data::FANOUT_PAYLOAD, n),
+    );
+    let ratios: Vec<f64> = ra
+        .iter()
+        .filter_map(|(run, x)| rb.get(run).map(|y| x.ns_per_pkt / y.ns_per_pkt))
+        .collect();
+    median_interval(&ratios)
+}
+
+/// Least-squares line y = a + b x; `None` with fewer than two distinct x.
+pub fn fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if points.len() < 2 || sxx == 0.0 {
+        return None;
+    }
+    let b = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx;
+    Some((my - b * mx, b))
+}
+
+/// The slope of a line fitted to `points`, with a bootstrap 95 % interval (runs resampled).
+pub fn slope_interval(points: &[(f64, f64)]) -> Option<Interval> {
+    let (_, slope) = fit(points)?;
+    let mut rng = StdRng::seed_from_u64(0x05EED);
+    let mut slopes: Vec<f64> = (0..RESAMPLES)
+        .filter_map(|_| {
+            let s: Vec<(f64, f64)> = (0..points.len())
+                .map(|_| points[rng.random_range(0..points.len())])
+                .collect();
+            fit(&s).map(|f| f.1)
+        })
+        .collect();
+    slopes.sort_by(f64::total_cmp);
+    let k = slopes.len();
+    (k >= 100).then(|| Interval {
+        median: slope,
+        lo: slopes[k * 25 / 1000],
+        hi: slopes[k * 975 / 1000 - 1],
+    })
+}
+
+/// Fan-out cost per source packet against subscribers, fitted as a line over every valid
+/// run of `imp`: the slope is the marginal cost of one more delivered packet, in ns (a)
+/// and in instructions (c).
+pub fn slopes(ms: &[Measure], proto: Proto, imp: Impl) -> (Option<Interval>, Option<Interval>) {
+    let runs: Vec<&Measure> = ms
+        .iter()
+        .filter(|m| m.proto == proto && m.imp == imp && m.payload == data::FANOUT_PAYLOAD)
+        .filter(|m| m.valid && m.loss_ratio <= LOSS_OK)
+        .collect();
+    let line = |f: fn(&Measure) -> f64| -> Vec<(f64, f64)> {
+        runs.iter()
+            .map(|m| (m.subscribers as f64, f(m) * m.subscribers as f64))
+            .collect()
+    };
+    (
+        slope_interval(&line(|m| m.ns_per_pkt)),
+        slope_interval(&line(|m| m.insn_per_pkt)),
+    )
+}
+
+/// The summary key of an implementation.
+pub fn key(imp: Impl) -> &'static str {
+    match imp {
+        Impl::Omss => "omss",
+        Impl::OmssM => "omss_m",
+        Impl::Daemon => "daemon",
+        Impl::Epoll => "epoll",
+    }
+}
+
+/// Keys of `summary.json` for relays this harness does not run yet: always null.
+const NOT_RUN: [&str; 3] = ["iouring", "gstreamer", "floor"];
+
+fn capacity_json(c: data::Capacity) -> Value {
+    match c {
+        data::Capacity::Reached {
+            capacity: Some(c), ..
+        } => json!(c),
+        data::Capacity::NotReached { max } => json!({"above": max}),
+        _ => Value::Null,
+    }
+}
+
+/// One protocol's part of `summary.json`.
+fn proto_summary(ms: &[Measure], points: &[Point], proto: Proto) -> Value {
+    let mut o = serde_json::Map::new();
+    let n = data::comparison_point(points, proto).map(|(n, _)| n);
+    o.insert("subscribers_compared".into(), json!(n));
+    for other in [Impl::Daemon, Impl::OmssM, Impl::Epoll] {
+        let r = n.and_then(|n| paired_ratio(ms, proto, Impl::Omss, other, n));
+        o.insert(
+            format!("omss_over_{}", key(other)),
+            r.map_or(Value::Null, Interval::json),
+        );
+    }
+    for k in NOT_RUN {
+        o.insert(format!("omss_over_{k}"), Value::Null);
+    }
+    let mut insn = serde_json::Map::new();
+    let mut cap = serde_json::Map::new();
+    let mut slope = serde_json::Map::new();
+    for imp in Impl::ALL {
+        let v: Vec<f64> = n
+            .map(|n| by_run(ms, proto, imp, data::FANOUT_PAYLOAD, n))
+            .unwrap_or_default()
+            .values()
+            .map(|m| m.insn_per_pkt)
+            .collect();
+        insn.insert(key(imp).into(), json!(data::median(&v)));
+        cap.insert(
+            key(imp).into(),
+            capacity_json(data::capacity(points, proto, imp)),
+        );
+        let (ns, ins) = slopes(ms, proto, imp);
+        slope.insert(
+            key(imp).into(),
+            json!({"ns": ns.map(Interval::json), "insns": ins.map(Interval::json)}),
+        );
+    }
+    for k in NOT_RUN {
+        insn.insert(k.into(), Value::Null);
+        cap.insert(k.into(), Value::Null);
+    }
+    o.insert("insn_per_pkt".into(), Value::Object(insn));
+    o.insert("capacity".into(), Value::Object(cap));
+    o.insert("slope_per_delivered_pkt".into(), Value::Object(slope));
+    // The crossover's interval needs fitted cost lines per payload: not computed yet.
+    o.insert("crossover_bytes".into(), Value::Null);
+    Value::Object(o)
+}
+
+/// `summary.json`: the shape of the measurement issue; keys this run could not fill are null.
+pub fn summary(
+    fanout: &[Measure],
+    points: &[Point],
+    meta: Option<&serde_json::Map<String, Value>>,
+) -> Value {
+    let m = |k: &str| meta.and_then(|m| m.get(k)).cloned().unwrap_or(Value::Null);
+    json!({
+        "udp": proto_summary(fanout, points, Proto::Udp),
+        "tcp": proto_summary(fanout, points, Proto::Tcp),
+        "embedded_tcp": {"capacity": null},
+        "repeats": m("repeats"),
+        "date": m("date"),
+        "commit": m("commit"),
+    })
+}
+
+fn fmt_interval(i: Option<Interval>, digits: usize) -> String {
+    i.map_or("n/a".into(), |i| {
+        format!("{:.d$} [{:.d$}, {:.d$}]", i.median, i.lo, i.hi, d = digits)
+    })
+}
+
+/// The report's section: paired ratios, instructions per packet and fitted slopes.
+pub fn markdown(ms: &[Measure], points: &[Point]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let rejected = ms.iter().filter(|m| !m.valid).count();
+    let flagged = ms.iter().filter(|m| m.ab_flag).count();
+    let _ = writeln!(
+        s,
+        "Of {} fan-out runs, {rejected} were rejected because the load side passed half its core \
+         or dropped packets, and in {flagged} the host's view (a) and the guest's view (b) of \
+         the relay's CPU disagreed by more than 10 %.\n",
+        ms.len()
+    );
+    for proto in Proto::ALL {
+        let Some((n, present)) = data::comparison_point(points, proto) else {
+            continue;
+        };
+        let _ = writeln!(
+            s,
+            "### {}\n\nAt {n} subscribers, the largest count that every relay carried without \
+             loss. Ratios are OMSS's CPU per delivered packet (a) over the other relay's, paired \
+             within each repeat: median [95 % bootstrap interval].\n",
+            proto.name()
+        );
+        s.push_str("| OMSS over | ratio | repeats paired |\n|---|---|---|\n");
+        for other in present.iter().copied().filter(|&i| i != Impl::Omss) {
+            let pairs = by_run(ms, proto, Impl::Omss, data::FANOUT_PAYLOAD, n)
+                .keys()
+                .filter(|r| by_run(ms, proto, other, data::FANOUT_PAYLOAD, n).contains_key(r))
+                .count();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {pairs} |",
+                other.name(),
+                fmt_interval(paired_ratio(ms, proto, Impl::Omss, other, n), 2)
+            );
+        }
+        s.push_str(
+            "\n| Relay | ns per delivered packet (a) | instructions per delivered packet (c) | \
+             slope, ns per added delivered packet | slope, instructions |\n|---|---|---|---|---|\n",
+        );
+        for imp in present {
+            let runs = by_run(ms, proto, imp, data::FANOUT_PAYLOAD, n);
+            let med = |f: fn(&Measure) -> f64| {
+                data::median(&runs.values().map(|m| f(m)).collect::<Vec<_>>())
+                    .map_or("n/a".into(), |v| format!("{v:.0}"))
+            };
+            let (sn, si) = slopes(ms, proto, imp);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                imp.name(),
+                med(|m| m.ns_per_pkt),
+                med(|m| m.insn_per_pkt),
+                fmt_interval(sn, 0),
+                fmt_interval(si, 0)
+            );
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_brackets_the_median() {
+        let v = [1.0, 1.1, 0.9, 1.05, 0.95];
+        let i = median_interval(&v).unwrap();
+        assert_eq!(i.median, 1.0);
+        assert!(
+            i.lo <= 1.0 && i.hi >= 1.0 && i.lo >= 0.9 && i.hi <= 1.1,
+            "{i:?}"
+        );
+        assert!(median_interval(&[]).is_none());
+        let same = median_interval(&[2.0; 5]).unwrap();
+        assert_eq!((same.lo, same.hi), (2.0, 2.0));
+    }
+
+    #[test]
+    fn line_fit_and_slope_interval() {
+        let pts: Vec<(f64, f64)> = (1..=10).map(|x| (x as f64, 3.0 + 2.0 * x as f64)).collect();
+        let (a, b) = fit(&pts).unwrap();
+        assert!((a - 3.0).abs() < 1e-9 && (b - 2.0).abs() < 1e-9);
+        let s = slope_interval(&pts).unwrap();
+        assert!((s.lo - 2.0).abs() < 1e-9 && (s.hi - 2.0).abs() < 1e-9);
+        assert!(fit(&[(1.0, 1.0), (1.0, 2.0)]).is_none());
+    }
+
+    fn m(imp: Impl, run: u64, ns: f64, valid: bool) -> Measure {
+        Measure {
+            proto: Proto::Udp,
+            imp,
+            payload: 1400,
+            subscribers: 100,
+            run,
+            ns_per_pkt: ns,
+            insn_per_pkt: ns * 10.0,
+            loss_ratio: 0.0,
+            valid,
+            ab_flag: false,
+        }
+    }
+
+    #[test]
+    fn ratios_are_paired_within_a_repeat() {
+        // Run 1 is slow for both (a noisy moment): paired, the ratio stays 0.5.
+        let ms = vec![
+            m(Impl::Omss, 0, 10.0, true),
+            m(Impl::Daemon, 0, 20.0, true),
+            m(Impl::Omss, 1, 30.0, true),
+            m(Impl::Daemon, 1, 60.0, true),
+            m(Impl::Omss, 2, 11.0, true),
+            m(Impl::Daemon, 2, 22.0, true),
+            // A rejected run (load side over its limit) is left out.
+            m(Impl::Omss, 3, 1.0, false),
+            m(Impl::Daemon, 3, 90.0, true),
+        ];
+        let r = paired_ratio(&ms, Proto::Udp, Impl::Omss, Impl::Daemon, 100).unwrap();
+        assert_eq!((r.median, r.lo, r.hi), (0.5, 0.5, 0.5));
+        assert!(paired_ratio(&ms, Proto::Udp, Impl::Omss, Impl::Epoll, 100).is_none());
+    }
+
+    #[test]
+    fn parses_new_columns_and_refuses_old_layout() {
+        let csv = "proto,impl,subscribers,run,ns_per_pkt,insn_per_pkt,loss_ratio,valid,ab_flag\n\
+                   udp,omss,100,0,1234.5,5000,0.0,1,0\n";
+        let v = parse(csv, false).unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(
+            (v[0].ns_per_pkt, v[0].insn_per_pkt, v[0].valid),
+            (1234.5, 5000.0, true)
+        );
+        assert!(parse("proto,impl,subscribers,run,relay_cpu_pct\n", false).is_none());
+    }
+}

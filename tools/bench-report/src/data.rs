@@ -51,10 +51,18 @@ pub enum Impl {
     OmssM,
     Daemon,
     Epoll,
+    /// The pure-transmit floor (tools/bench/floor): a cost mark, not a relay to deploy.
+    Floor,
 }
 
 impl Impl {
-    pub const ALL: [Impl; 4] = [Impl::Omss, Impl::OmssM, Impl::Daemon, Impl::Epoll];
+    pub const ALL: [Impl; 5] = [
+        Impl::Omss,
+        Impl::OmssM,
+        Impl::Daemon,
+        Impl::Epoll,
+        Impl::Floor,
+    ];
 
     pub fn parse(s: &str) -> Option<Impl> {
         match s.trim().to_ascii_lowercase().as_str() {
@@ -62,6 +70,7 @@ impl Impl {
             "omss-m" => Some(Impl::OmssM),
             "daemon" => Some(Impl::Daemon),
             "epoll" => Some(Impl::Epoll),
+            "floor" => Some(Impl::Floor),
             _ => None,
         }
     }
@@ -73,6 +82,7 @@ impl Impl {
             Impl::OmssM => "OMSS-M",
             Impl::Daemon => "Daemon",
             Impl::Epoll => "Best-practice (epoll)",
+            Impl::Floor => "Floor (pure transmit)",
         }
     }
 }

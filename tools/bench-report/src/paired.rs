@@ -201,11 +201,12 @@ pub fn key(imp: Impl) -> &'static str {
         Impl::OmssM => "omss_m",
         Impl::Daemon => "daemon",
         Impl::Epoll => "epoll",
+        Impl::Floor => "floor",
     }
 }
 
 /// Keys of `summary.json` for relays this harness does not run yet: always null.
-const NOT_RUN: [&str; 3] = ["iouring", "gstreamer", "floor"];
+const NOT_RUN: [&str; 2] = ["iouring", "gstreamer"];
 
 fn capacity_json(c: data::Capacity) -> Value {
     match c {
@@ -222,7 +223,7 @@ fn proto_summary(ms: &[Measure], points: &[Point], proto: Proto) -> Value {
     let mut o = serde_json::Map::new();
     let n = data::comparison_point(points, proto).map(|(n, _)| n);
     o.insert("subscribers_compared".into(), json!(n));
-    for other in [Impl::Daemon, Impl::OmssM, Impl::Epoll] {
+    for other in [Impl::Daemon, Impl::OmssM, Impl::Epoll, Impl::Floor] {
         let r = n.and_then(|n| paired_ratio(ms, proto, Impl::Omss, other, n));
         o.insert(
             format!("omss_over_{}", key(other)),

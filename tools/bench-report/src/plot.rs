@@ -19,6 +19,7 @@ fn color(imp: Impl) -> RGBColor {
         Impl::OmssM => RGBColor(30, 80, 200),
         Impl::Daemon => RGBColor(20, 140, 40),
         Impl::Epoll => RGBColor(220, 130, 0),
+        Impl::Floor => RGBColor(110, 110, 110),
     }
 }
 
@@ -164,6 +165,9 @@ fn draw(
                     + PathElement::new(vec![(0, 0), (24, 0)], style)
                     + Cross::new((12, 0), 4, c.stroke_width(2))
             }),
+            Impl::Floor => legend.legend(move |(x, y)| {
+                EmptyElement::at((x, y)) + PathElement::new(vec![(0, 0), (24, 0)], style)
+            }),
         };
         chart.draw_series(
             line.pts
@@ -185,6 +189,7 @@ fn draw(
             Impl::Epoll => {
                 chart.draw_series(xy.iter().map(|&p| Cross::new(p, 4, c.stroke_width(2))))?;
             }
+            Impl::Floor => {}
         }
     }
     chart

@@ -292,3 +292,37 @@ mod tests {
         }
     }
 }
+
+/// `struct omss_floor_run` of `tools/bench/floor/omss_floor.h`.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct FloorRun {
+    pub source_fd: i32,
+    pub nr_sinks: u32,
+    pub sink_fds: u64,
+    pub packets: u64,
+    pub sends: u64,
+    pub send_errors: u64,
+}
+
+/// `OMSS_FLOOR_RUN`: `_IOWR('O', 0x70, struct omss_floor_run)`.
+const OMSS_FLOOR_RUN: libc::c_ulong = (3 << 30)
+    | ((std::mem::size_of::<FloorRun>() as libc::c_ulong) << 16)
+    | ((b'O' as libc::c_ulong) << 8)
+    | 0x70;
+
+/// Runs the floor module's relay from `source` to `sinks` in this thread, until the source
+/// ends, its receive timeout passes, or a signal arrives.
+pub fn floor_run(dev: RawFd, source: RawFd, sinks: &[RawFd]) -> io::Result<FloorRun> {
+    let mut r = FloorRun {
+        source_fd: source,
+        nr_sinks: u32::try_from(sinks.len())
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+        sink_fds: sinks.as_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: `r` is a valid `omss_floor_run` for the call, and `sink_fds` points at
+    // `nr_sinks` fds that outlive it; the kernel reads both and writes only into `r`.
+    cvt(unsafe { libc::ioctl(dev, OMSS_FLOOR_RUN, &mut r as *mut FloorRun) })?;
+    Ok(r)
+}

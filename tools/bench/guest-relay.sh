@@ -4,7 +4,7 @@
 # 9100 says the load is ready, the guest answers on the host's 9101 once its relay runs, and
 # 9102/9103 open and close the measurement window. At each edge the guest reads its own
 # /proc/stat, so its view (b) covers the same window as the host's (a) and (c).
-# Parameters come from /omss/env: IMPL (omss|omss-m|daemon|epoll|floor) PROTO N.
+# Parameters come from /omss/env: IMPL (omss|omss-m|daemon|epoll|iouring|iouring-zc|floor) PROTO N.
 . /omss/tests/lib.sh
 RELAY=198.18.10.1 LOAD=198.18.10.2
 ip addr add $RELAY/24 dev eth0 && ip link set eth0 up || exit 1
@@ -19,6 +19,8 @@ omss) insmod /omss/omss.ko $OMSS_PARAMS && cmd="omssctl relay --mode share" ;;
 omss-m) insmod /omss/omss.ko $OMSS_PARAMS && cmd="omssctl relay --mode copy" ;;
 daemon) cmd=omss-daemon ;;
 epoll) cmd=omss-epoll-relay ;;
+iouring) cmd="omss-uring-relay --send plain" ;;
+iouring-zc) cmd="omss-uring-relay --send zc" ;;
 floor) insmod /omss/omss_floor.ko && cmd=omss-floor ;;
 esac
 mark() { omss-barrier wait --listen 0.0.0.0:"$1" --timeout 600 || exit 1; }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # OMSS benchmarks, every relay side by side:
 #   tools/bench/run.sh [--smoke | --quick] [--out DIR] [--docs]
-# Relays: OMSS (share), OMSS-M (copy), Daemon, the epoll relay, and the pure-transmit floor
-# (tools/bench/floor: one in-kernel send loop, the cost any socket relay pays).
+# Relays: OMSS (share), OMSS-M (copy), Daemon, the epoll relay, the io_uring relay with plain
+# and with zero-copy sends, and the pure-transmit floor (tools/bench/floor: one in-kernel send
+# loop, the cost any socket relay pays).
 # Topology (tools/bench/native.sh): the relay alone in a 1-vCPU TCG guest, its vCPU thread
 # pinned to one host core; the media server and the subscribers native on the host, in a
 # network namespace, on the other core. Each point records, over one window in the stream's
@@ -37,16 +38,16 @@ RATE=256 # kbit/s per stream, as in the paper
 case $mode in
 smoke)
 	REPEATS=1 WARMUP=1 WINDOW=2
-	FANOUT_N="4" PAYLOAD_N=4 PAYLOADS="1400" IMPLS="omss daemon floor" PAYLOAD_IMPLS="omss-m" PROTOS="udp tcp" ;;
+	FANOUT_N="4" PAYLOAD_N=4 PAYLOADS="1400" IMPLS="omss daemon iouring floor" PAYLOAD_IMPLS="omss-m" PROTOS="udp tcp" ;;
 quick)
 	REPEATS=3 WARMUP=2 WINDOW=4
-	FANOUT_N="100 400" PAYLOAD_N=100 PAYLOADS="64 1400" IMPLS="omss omss-m daemon epoll floor"
+	FANOUT_N="100 400" PAYLOAD_N=100 PAYLOADS="64 1400" IMPLS="omss omss-m daemon epoll iouring iouring-zc floor"
 	PAYLOAD_IMPLS="omss omss-m" PROTOS="udp tcp" ;;
 full)
 	REPEATS=${BENCH_REPEATS:-5} WARMUP=${BENCH_WARMUP:-2} WINDOW=${BENCH_WINDOW:-5}
 	FANOUT_N=${BENCH_FANOUT_N-"50 100 200 400 800"}
 	PAYLOAD_N=${BENCH_PAYLOAD_N:-200} PAYLOADS=${BENCH_PAYLOADS-"64 256 1024 1400"}
-	IMPLS=${BENCH_IMPLS:-"omss omss-m daemon epoll floor"} PAYLOAD_IMPLS="omss omss-m" PROTOS=${BENCH_PROTOS:-"udp tcp"} ;;
+	IMPLS=${BENCH_IMPLS:-"omss omss-m daemon epoll iouring iouring-zc floor"} PAYLOAD_IMPLS="omss omss-m" PROTOS=${BENCH_PROTOS:-"udp tcp"} ;;
 esac
 SEED=${BENCH_SEED:-$(date +%s)}
 # The idle window is as long as the measurement window, so that the guest's own work at the
@@ -57,6 +58,7 @@ IDLE=$WINDOW
 extra=()
 case " $IMPLS " in *" daemon "*) extra+=(omss-daemon) ;; esac
 case " $IMPLS " in *" epoll "*) extra+=(omss-epoll-relay) ;; esac
+case " $IMPLS " in *" iouring"*) extra+=(omss-uring-relay) ;; esac
 case " $IMPLS " in *" floor "*) extra+=(omss-floor) ;; esac
 check_built "${extra[@]}"
 RROOT=$OUT/relay-root

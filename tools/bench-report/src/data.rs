@@ -51,16 +51,22 @@ pub enum Impl {
     OmssM,
     Daemon,
     Epoll,
+    /// The io_uring relay with plain sends (WRITE_FIXED from registered buffers).
+    Iouring,
+    /// The io_uring relay with zero-copy sends (SEND_ZC from registered buffers).
+    IouringZc,
     /// The pure-transmit floor (tools/bench/floor): a cost mark, not a relay to deploy.
     Floor,
 }
 
 impl Impl {
-    pub const ALL: [Impl; 5] = [
+    pub const ALL: [Impl; 7] = [
         Impl::Omss,
         Impl::OmssM,
         Impl::Daemon,
         Impl::Epoll,
+        Impl::Iouring,
+        Impl::IouringZc,
         Impl::Floor,
     ];
 
@@ -70,6 +76,8 @@ impl Impl {
             "omss-m" => Some(Impl::OmssM),
             "daemon" => Some(Impl::Daemon),
             "epoll" => Some(Impl::Epoll),
+            "iouring" => Some(Impl::Iouring),
+            "iouring-zc" => Some(Impl::IouringZc),
             "floor" => Some(Impl::Floor),
             _ => None,
         }
@@ -82,6 +90,8 @@ impl Impl {
             Impl::OmssM => "OMSS-M",
             Impl::Daemon => "Daemon",
             Impl::Epoll => "Best-practice (epoll)",
+            Impl::Iouring => "io_uring",
+            Impl::IouringZc => "io_uring (zero copy)",
             Impl::Floor => "Floor (pure transmit)",
         }
     }

@@ -194,6 +194,27 @@ pub fn slopes(ms: &[Measure], proto: Proto, imp: Impl) -> (Option<Interval>, Opt
     )
 }
 
+/// The io_uring variant with the lower median CPU per delivered packet at `n` subscribers.
+pub fn better_uring(ms: &[Measure], proto: Proto, n: u64) -> Option<Impl> {
+    let cost = |imp| {
+        let v: Vec<f64> = by_run(ms, proto, imp, data::FANOUT_PAYLOAD, n)
+            .values()
+            .map(|m| m.ns_per_pkt)
+            .collect();
+        data::median(&v)
+    };
+    match (cost(Impl::Iouring), cost(Impl::IouringZc)) {
+        (Some(p), Some(z)) => Some(if z < p {
+            Impl::IouringZc
+        } else {
+            Impl::Iouring
+        }),
+        (Some(_), None) => Some(Impl::Iouring),
+        (None, Some(_)) => Some(Impl::IouringZc),
+        (None, None) => None,
+    }
+}
+
 /// The summary key of an implementation.
 pub fn key(imp: Impl) -> &'static str {
     match imp {
@@ -201,12 +222,14 @@ pub fn key(imp: Impl) -> &'static str {
         Impl::OmssM => "omss_m",
         Impl::Daemon => "daemon",
         Impl::Epoll => "epoll",
+        Impl::Iouring => "iouring",
+        Impl::IouringZc => "iouring_zc",
         Impl::Floor => "floor",
     }
 }
 
 /// Keys of `summary.json` for relays this harness does not run yet: always null.
-const NOT_RUN: [&str; 2] = ["iouring", "gstreamer"];
+const NOT_RUN: [&str; 1] = ["gstreamer"];
 
 fn capacity_json(c: data::Capacity) -> Value {
     match c {
@@ -230,6 +253,16 @@ fn proto_summary(ms: &[Measure], points: &[Point], proto: Proto) -> Value {
             r.map_or(Value::Null, Interval::json),
         );
     }
+    // The io_uring relay sends plainly or with zero copy, whichever is cheaper here.
+    let uring = n.and_then(|n| better_uring(ms, proto, n));
+    let r = n
+        .zip(uring)
+        .and_then(|(n, u)| paired_ratio(ms, proto, Impl::Omss, u, n));
+    o.insert(
+        "omss_over_iouring".into(),
+        r.map_or(Value::Null, Interval::json),
+    );
+    o.insert("iouring_send".into(), json!(uring.map(key)));
     for k in NOT_RUN {
         o.insert(format!("omss_over_{k}"), Value::Null);
     }

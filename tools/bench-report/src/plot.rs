@@ -19,6 +19,8 @@ fn color(imp: Impl) -> RGBColor {
         Impl::OmssM => RGBColor(30, 80, 200),
         Impl::Daemon => RGBColor(20, 140, 40),
         Impl::Epoll => RGBColor(220, 130, 0),
+        Impl::Iouring => RGBColor(140, 60, 170),
+        Impl::IouringZc => RGBColor(200, 110, 220),
         Impl::Floor => RGBColor(110, 110, 110),
     }
 }
@@ -165,7 +167,7 @@ fn draw(
                     + PathElement::new(vec![(0, 0), (24, 0)], style)
                     + Cross::new((12, 0), 4, c.stroke_width(2))
             }),
-            Impl::Floor => legend.legend(move |(x, y)| {
+            Impl::Iouring | Impl::IouringZc | Impl::Floor => legend.legend(move |(x, y)| {
                 EmptyElement::at((x, y)) + PathElement::new(vec![(0, 0), (24, 0)], style)
             }),
         };
@@ -188,6 +190,9 @@ fn draw(
             }
             Impl::Epoll => {
                 chart.draw_series(xy.iter().map(|&p| Cross::new(p, 4, c.stroke_width(2))))?;
+            }
+            Impl::Iouring | Impl::IouringZc => {
+                chart.draw_series(xy.iter().map(|&p| Circle::new(p, 3, c.stroke_width(2))))?;
             }
             Impl::Floor => {}
         }

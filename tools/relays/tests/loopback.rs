@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_omss-daemon");
 const EPOLL: &str = env!("CARGO_BIN_EXE_omss-epoll-relay");
+const URING: &str = env!("CARGO_BIN_EXE_omss-uring-relay");
 const SINKS: usize = 8;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -181,6 +182,10 @@ fn datagram(i: u32) -> Vec<u8> {
 }
 
 fn relay_udp(bin: &str, port: u16, impl_name: &str) {
+    relay_udp_with(bin, port, impl_name, &[]);
+}
+
+fn relay_udp_with(bin: &str, port: u16, impl_name: &str, extra: &[&str]) {
     let _g = serial();
     const COUNT: u32 = 3000;
     let sink_base = port + 10;
@@ -193,22 +198,21 @@ fn relay_udp(bin: &str, port: u16, impl_name: &str) {
             s
         })
         .collect();
-    let relay = Relay::spawn(
-        bin,
-        &args(&[
-            "--source-udp",
-            &addr(port).to_string(),
-            "--sink-udp",
-            &addr(sink_base).to_string(),
-            "-n",
-            &SINKS.to_string(),
-            "--threads",
-            "3",
-            "--idle-exit",
-            "1",
-            "--json",
-        ]),
-    );
+    let mut relay_args = args(&[
+        "--source-udp",
+        &addr(port).to_string(),
+        "--sink-udp",
+        &addr(sink_base).to_string(),
+        "-n",
+        &SINKS.to_string(),
+        "--threads",
+        "3",
+        "--idle-exit",
+        "1",
+        "--json",
+    ]);
+    relay_args.extend(args(extra));
+    let relay = Relay::spawn(bin, &relay_args);
     let handles: Vec<_> = receivers
         .into_iter()
         .enumerate()
@@ -386,11 +390,15 @@ fn tcp_relay_args(port: u16, ring: usize, extra: &[&str]) -> Vec<String> {
 }
 
 fn relay_tcp(bin: &str, port: u16, impl_name: &str) {
+    relay_tcp_with(bin, port, impl_name, &[]);
+}
+
+fn relay_tcp_with(bin: &str, port: u16, impl_name: &str, extra: &[&str]) {
     let _g = serial();
     let data = stream_bytes(8 << 20, port.into());
     let media = TcpListener::bind(addr(port)).unwrap();
     // A ring longer than the whole stream in packets: no sink may ever be dropped from.
-    let relay = Relay::spawn(bin, &tcp_relay_args(port, 4096, &[]));
+    let relay = Relay::spawn(bin, &tcp_relay_args(port, 4096, extra));
     let subs: Vec<_> = (0..SINKS).map(|_| reader(addr(port + 1))).collect();
     let src = accept_source(&media, &relay);
     relay.wait_ready();
@@ -420,6 +428,18 @@ fn daemon_relays_tcp_to_8_exactly() {
 #[test]
 fn epoll_relays_tcp_to_8_exactly() {
     relay_tcp(EPOLL, 41300, "epoll");
+}
+
+#[test]
+fn uring_relays_udp_to_8_in_order_plain_and_zero_copy() {
+    relay_udp_with(URING, 41400, "iouring", &["--send", "plain"]);
+    relay_udp_with(URING, 41500, "iouring", &["--send", "zc"]);
+}
+
+#[test]
+fn uring_relays_tcp_to_8_exactly_plain_and_zero_copy() {
+    relay_tcp_with(URING, 41600, "iouring", &["--send", "plain"]);
+    relay_tcp_with(URING, 41700, "iouring", &["--send", "zc"]);
 }
 
 // ---------------------------------------------------------------------------------------

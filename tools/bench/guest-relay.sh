@@ -4,7 +4,7 @@
 # 9100 says the load is ready, the guest answers on the host's 9101 once its relay runs, and
 # 9102/9103 open and close the measurement window. At each edge the guest reads its own
 # /proc/stat, so its view (b) covers the same window as the host's (a) and (c).
-# Parameters come from /omss/env: IMPL (omss|omss-m|daemon|epoll|iouring|iouring-zc|floor) PROTO N.
+# Parameters come from /omss/env: IMPL (omss|omss-m|daemon|epoll|iouring|iouring-zc|floor|pktgen) PROTO N.
 . /omss/tests/lib.sh
 RELAY=198.18.10.1 LOAD=198.18.10.2
 ip addr add $RELAY/24 dev eth0 && ip link set eth0 up || exit 1
@@ -22,7 +22,23 @@ epoll) cmd=omss-epoll-relay ;;
 iouring) cmd="omss-uring-relay --send plain" ;;
 iouring-zc) cmd="omss-uring-relay --send zc" ;;
 floor) insmod /omss/omss_floor.ko && cmd=omss-floor ;;
+pktgen) insmod /omss/pktgen.ko && cmd=pktgen_run ;;
 esac
+# The device floor: pktgen sends the relay's traffic, N frames of the payload's size (plus
+# UDP, IP and Ethernet headers) per source packet interval, from eth0, with no socket layer.
+# A burst resends one skb (pktgen's `burst`), so its N frames share a destination port; the
+# port cycles over the N subscribers from burst to burst. Paced per packet instead, pktgen
+# pays a timer wakeup per frame, which no relay pays.
+pg() { echo "$2" >"/proc/net/pktgen/$1"; }
+pktgen_run() {
+	pg kpktgend_0 rem_device_all && pg kpktgend_0 "add_device eth0" &&
+		pg eth0 "count 0" && pg eth0 "pkt_size $((PAYLOAD + 42))" && pg eth0 "dst $LOAD" &&
+		pg eth0 "dst_mac $HOST_MAC" && pg eth0 "udp_src_min 5000" && pg eth0 "udp_src_max 5000" &&
+		pg eth0 "udp_dst_min 7000" && pg eth0 "udp_dst_max $((7000 + N - 1))" &&
+		pg eth0 "burst $N" && pg eth0 "delay $((1000000000 * N / PPS_TOTAL))" || exit 1
+	echo "ready" >&2
+	pg pgctrl start # until stopped
+}
 mark() { omss-barrier wait --listen 0.0.0.0:"$1" --timeout 600 || exit 1; }
 stat() { read -r _ u n s i w q sq st _ </proc/stat; echo "$((u + n + s + q + sq + st)) $((i + w))"; }
 # The idle guest (timer ticks under TCG), measured in a window the host times.
@@ -36,7 +52,9 @@ $(stat)
 EOT
 echo "BENCH-IDLE busy_jiffies=$((b2 - b1)) idle_jiffies=$((i2 - i1))"
 mark 9100 # the load is ready (UDP: subscribers bound; TCP: the media server listens)
-if [ "$PROTO" = udp ]; then
+if [ "$IMPL" = pktgen ]; then
+	$cmd 2>/tmp/relay.err >/tmp/relay.json &
+elif [ "$PROTO" = udp ]; then
 	$cmd --source-udp $RELAY:5000 --sink-udp $LOAD:7000 -n "$N" --idle-exit 3 --duration 600 --json \
 		>/tmp/relay.json 2>/tmp/relay.err &
 else
@@ -79,6 +97,7 @@ top=$(awk 'NR == FNR { a[$1 " " $2] -= $3; next } { a[$1 " " $2] += $3 }
 echo "BENCH-RELAY busy_jiffies=$(((u2 + n2 + s2 + q2 + sq2 + st2) - (u1 + n1 + s1 + q1 + sq1 + st1)))" \
 	"idle_jiffies=$(((i2 + w2) - (i1 + w1))) softirq_jiffies=$((sq2 - sq1)) sys_jiffies=$((s2 - s1))" \
 	"user_jiffies=$((u2 - u1)) ctxt=$((c2 - c1)) top=$top"
+[ "$IMPL" = pktgen ] && pg pgctrl stop && sed -n 's/^ *\(pkts-sofar: [0-9]*\).*/BENCH-PKTGEN \1/p' /proc/net/pktgen/eth0
 wait $relay
 echo "BENCH-RELAY-RC $?"
 # Where packets may have been lost on this side: NIC/qdisc drops and UDP send errors.

@@ -95,7 +95,14 @@ snapshot() {
 	for p in "$@"; do l=$((l + $(task_ns "$p"))); done
 	read -r run wait _ <"/proc/$QPID/task/$VCPU_TID/schedstat"
 	echo "$(date +%s%N) $run $(task_ns "$QPID") $(counter "$c")" \
-		"$(cat "$cf" 2>/dev/null || echo 0) $l $wait"
+		"$(delivered "$cf") $l $wait"
+}
+
+# delivered COUNTFILE: packets the subscribers received so far; "tap": packets the guest put
+# on the tap (pktgen's frames are not the media format that the subscribers count).
+delivered() {
+	if [ "$1" = tap ]; then ns cat "/sys/class/net/$TAP/statistics/rx_packets"
+	else cat "$1" 2>/dev/null || echo 0; fi
 }
 
 # ns_drops: packets the load side dropped so far: the tap's queues and UDP receive errors.
@@ -132,8 +139,13 @@ point() {
 	log=$OUT/logs/$tag.log counter=$OUT/logs/$tag.insns cf=$OUT/logs/$tag.count
 	pps=$(awk "BEGIN { print $RATE * 1000 / ($payload * 8) }")
 	count=$(awk "BEGIN { printf \"%d\", $pps * ($WARMUP + $WINDOW + 8) + 10 }")
-	printf 'export IMPL=%s PROTO=%s N=%s OMSS_PARAMS=%q\nexport OMSS_SCRIPT=guest-relay.sh\n%s\n' \
-		"$impl" "$proto" "$n" "${BENCH_OMSS_PARAMS:-}" "${POINT_ENV:-}" >"$RROOT/omss/env"
+	# pktgen, the device floor: the guest itself sends N x the stream's packets/s, with the
+	# payload's size, to the subscribers' ports in turn; no media server, no relay.
+	[ "$impl" = pktgen ] && cf=tap
+	printf 'export IMPL=%s PROTO=%s N=%s PAYLOAD=%s PPS_TOTAL=%s HOST_MAC=%s OMSS_PARAMS=%q\n%s\n%s\n' \
+		"$impl" "$proto" "$n" "$payload" "$(awk "BEGIN { printf \"%d\", $pps * $n }")" \
+		"$(ns cat "/sys/class/net/$TAP/address")" "${BENCH_OMSS_PARAMS:-}" \
+		"export OMSS_SCRIPT=guest-relay.sh" "${POINT_ENV:-}" >"$RROOT/omss/env"
 	pack_initramfs "$RROOT" "$OUT/relay.gz"
 	rm -f "$cf"
 	qemu_start "$OUT/relay.gz" "$log" "$counter" || { echo "QEMU did not start" >&2; return 1; }
@@ -151,8 +163,12 @@ point() {
 		wait_for_text "$OUT/logs/$tag.client.err" ready 30
 		barrier signal 60 --connect "$GUEST_IP:9100"
 		barrier wait 120 --listen "$HOST_IP:9101"
-		spawn_load "$BIN/omss-server" --proto udp --to "$GUEST_IP:5000" --count "$count" --rate "$RATE" \
-			--size "$payload" >/dev/null 2>"$OUT/logs/$tag.server.err" &
+		if [ "$impl" = pktgen ]; then
+			sleep 3600 & # stands in for the media server, which pktgen does without
+		else
+			spawn_load "$BIN/omss-server" --proto udp --to "$GUEST_IP:5000" --count "$count" --rate "$RATE" \
+				--size "$payload" >/dev/null 2>"$OUT/logs/$tag.server.err" &
+		fi
 		server=$!
 	else
 		spawn_load "$BIN/omss-server" --proto tcp --listen "$HOST_IP:6000" --wait-clients 1 --count "$count" \
@@ -164,8 +180,9 @@ point() {
 			"${cargs[@]}" >"$OUT/logs/$tag.client.json" 2>"$OUT/logs/$tag.client.err" &
 		client=$!
 	fi
-	local i=0
-	until [ "$(cat "$cf" 2>/dev/null || echo 0)" -gt 0 ] || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+	local i=0 first
+	first=$(delivered "$cf")
+	until [ "$(delivered "$cf")" -gt $((first + 10)) ] || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
 	[ $i -gt 1200 ] && why="no packet reached the subscribers"
 	sleep "$WARMUP"
 	d0=$(ns_drops)
@@ -175,6 +192,7 @@ point() {
 	w1=$(snapshot "$counter" "$cf" "$server" "$client")
 	d1=$(ns_drops)
 	barrier signal 60 --connect "$GUEST_IP:9103"
+	[ "$impl" = pktgen ] && kill "$server"
 	wait "$server" "$client"
 	printf 'BENCH-HOST %s: %s\n' idle0 "$s0" idle1 "$s1" window0 "$w0" window1 "$w1" \
 		drops "$d0 $d1" >>"$log.host" # wall_ns vcpu_ns qemu_ns insns delivered load_ns vcpu_wait_ns
@@ -183,6 +201,7 @@ point() {
 	local gidle grelay loss
 	gidle=$(grep '^BENCH-IDLE ' "$log") grelay=$(grep '^BENCH-RELAY ' "$log")
 	loss=$(json_num "$OUT/logs/$tag.client.json" loss_ratio)
+	[ "$impl" = pktgen ] && loss=tap
 	[ -n "$grelay" ] && [ -n "$loss" ] || why=${why:-"no result (log: $log)"}
 	if [ -n "$why" ]; then echo "$why" >&2; return 1; fi
 	awk -v s0="$s0" -v s1="$s1" -v w0="$w0" -v w1="$w1" -v d0="$d0" -v d1="$d1" -v gi="$gidle" \
@@ -198,6 +217,7 @@ point() {
 		gb = kv(gr, "busy_jiffies"); gid = kv(gr, "idle_jiffies")
 		guest = (gb - (ib + ii > 0 ? ib / (ib + ii) : 0) * (gb + gid)) / 100 * 1e9  # ns
 		offered = pps * n * win_s
+		if (loss == "tap") loss = sprintf("%.4f", deliv < offered ? 1 - deliv / offered : 0)
 		a_pp = deliv > 0 ? vcpu / deliv : 0; b_pp = deliv > 0 ? guest / deliv : 0
 		dis = (a_pp > 0 && b_pp > 0) ? (a_pp > b_pp ? a_pp / b_pp : b_pp / a_pp) - 1 : 1
 		valid = (load_pct <= 50 && d1 - d0 == 0) ? 1 : 0

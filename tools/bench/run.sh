@@ -2,8 +2,8 @@
 # OMSS benchmarks, every relay side by side:
 #   tools/bench/run.sh [--smoke | --quick] [--out DIR] [--docs]
 # Relays: OMSS (share), OMSS-M (copy), Daemon, the epoll relay, the io_uring relay with plain
-# and with zero-copy sends, and the pure-transmit floor (tools/bench/floor: one in-kernel send
-# loop, the cost any socket relay pays).
+# and with zero-copy sends, the pure-transmit floor (tools/bench/floor: one in-kernel send
+# loop, the cost any socket relay pays) and the device floor (pktgen: the frames alone, UDP).
 # Topology (tools/bench/native.sh): the relay alone in a 1-vCPU TCG guest, its vCPU thread
 # pinned to one host core; the media server and the subscribers native on the host, in a
 # network namespace, on the other core. Each point records, over one window in the stream's
@@ -38,16 +38,16 @@ RATE=256 # kbit/s per stream, as in the paper
 case $mode in
 smoke)
 	REPEATS=1 WARMUP=1 WINDOW=2
-	FANOUT_N="4" PAYLOAD_N=4 PAYLOADS="1400" IMPLS="omss daemon iouring floor" PAYLOAD_IMPLS="omss-m" PROTOS="udp tcp" ;;
+	FANOUT_N="4" PAYLOAD_N=4 PAYLOADS="1400" IMPLS="omss daemon iouring floor pktgen" PAYLOAD_IMPLS="omss-m" PROTOS="udp tcp" ;;
 quick)
 	REPEATS=3 WARMUP=2 WINDOW=4
-	FANOUT_N="100 400" PAYLOAD_N=100 PAYLOADS="64 1400" IMPLS="omss omss-m daemon epoll iouring iouring-zc floor"
+	FANOUT_N="100 400" PAYLOAD_N=100 PAYLOADS="64 1400" IMPLS="omss omss-m daemon epoll iouring iouring-zc floor pktgen"
 	PAYLOAD_IMPLS="omss omss-m" PROTOS="udp tcp" ;;
 full)
 	REPEATS=${BENCH_REPEATS:-5} WARMUP=${BENCH_WARMUP:-2} WINDOW=${BENCH_WINDOW:-5}
 	FANOUT_N=${BENCH_FANOUT_N-"50 100 200 400 800"}
 	PAYLOAD_N=${BENCH_PAYLOAD_N:-200} PAYLOADS=${BENCH_PAYLOADS-"64 256 1024 1400"}
-	IMPLS=${BENCH_IMPLS:-"omss omss-m daemon epoll iouring iouring-zc floor"} PAYLOAD_IMPLS="omss omss-m" PROTOS=${BENCH_PROTOS:-"udp tcp"} ;;
+	IMPLS=${BENCH_IMPLS:-"omss omss-m daemon epoll iouring iouring-zc floor pktgen"} PAYLOAD_IMPLS="omss omss-m" PROTOS=${BENCH_PROTOS:-"udp tcp"} ;;
 esac
 SEED=${BENCH_SEED:-$(date +%s)}
 # The idle window is as long as the measurement window, so that the guest's own work at the
@@ -63,6 +63,7 @@ case " $IMPLS " in *" floor "*) extra+=(omss-floor) ;; esac
 check_built "${extra[@]}"
 RROOT=$OUT/relay-root
 build_root "$RROOT" "${extra[@]}"
+[[ " $IMPLS " == *" pktgen "* ]] && cp "$KDIR/net/core/pktgen.ko" "$RROOT/omss/"
 if [[ " $IMPLS " == *" floor "* ]]; then
 	tools/bench/floor/build.sh || die "building the floor module failed"
 	cp build/floor/omss_floor.ko "$RROOT/omss/"
@@ -73,7 +74,10 @@ cp tools/bench/guest-relay.sh "$RROOT/omss/tests/"
 points() {
 	local proto n impl p
 	for proto in $PROTOS; do
-		for n in $FANOUT_N; do for impl in $IMPLS; do echo "fanout $proto $impl $n 1400"; done; done
+		for n in $FANOUT_N; do for impl in $IMPLS; do
+			[ "$impl" = pktgen ] && [ "$proto" = tcp ] && continue # raw UDP frames only
+			echo "fanout $proto $impl $n 1400"
+		done; done
 		for p in $PAYLOADS; do for impl in $PAYLOAD_IMPLS; do echo "payload $proto $impl $PAYLOAD_N $p"; done; done
 	done
 }

@@ -57,10 +57,12 @@ pub enum Impl {
     IouringZc,
     /// The pure-transmit floor (tools/bench/floor): a cost mark, not a relay to deploy.
     Floor,
+    /// The device floor: pktgen sending the same frames with no socket layer (UDP only).
+    Pktgen,
 }
 
 impl Impl {
-    pub const ALL: [Impl; 7] = [
+    pub const ALL: [Impl; 8] = [
         Impl::Omss,
         Impl::OmssM,
         Impl::Daemon,
@@ -68,6 +70,7 @@ impl Impl {
         Impl::Iouring,
         Impl::IouringZc,
         Impl::Floor,
+        Impl::Pktgen,
     ];
 
     pub fn parse(s: &str) -> Option<Impl> {
@@ -79,6 +82,7 @@ impl Impl {
             "iouring" => Some(Impl::Iouring),
             "iouring-zc" => Some(Impl::IouringZc),
             "floor" => Some(Impl::Floor),
+            "pktgen" => Some(Impl::Pktgen),
             _ => None,
         }
     }
@@ -93,6 +97,7 @@ impl Impl {
             Impl::Iouring => "io_uring",
             Impl::IouringZc => "io_uring (zero copy)",
             Impl::Floor => "Floor (pure transmit)",
+            Impl::Pktgen => "Device floor (pktgen)",
         }
     }
 }

@@ -225,6 +225,7 @@ pub fn key(imp: Impl) -> &'static str {
         Impl::Iouring => "iouring",
         Impl::IouringZc => "iouring_zc",
         Impl::Floor => "floor",
+        Impl::Pktgen => "pktgen",
     }
 }
 

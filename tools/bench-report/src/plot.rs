@@ -22,6 +22,7 @@ fn color(imp: Impl) -> RGBColor {
         Impl::Iouring => RGBColor(140, 60, 170),
         Impl::IouringZc => RGBColor(200, 110, 220),
         Impl::Floor => RGBColor(110, 110, 110),
+        Impl::Pktgen => RGBColor(170, 170, 170),
     }
 }
 
@@ -167,9 +168,11 @@ fn draw(
                     + PathElement::new(vec![(0, 0), (24, 0)], style)
                     + Cross::new((12, 0), 4, c.stroke_width(2))
             }),
-            Impl::Iouring | Impl::IouringZc | Impl::Floor => legend.legend(move |(x, y)| {
-                EmptyElement::at((x, y)) + PathElement::new(vec![(0, 0), (24, 0)], style)
-            }),
+            Impl::Iouring | Impl::IouringZc | Impl::Floor | Impl::Pktgen => {
+                legend.legend(move |(x, y)| {
+                    EmptyElement::at((x, y)) + PathElement::new(vec![(0, 0), (24, 0)], style)
+                })
+            }
         };
         chart.draw_series(
             line.pts
@@ -194,7 +197,7 @@ fn draw(
             Impl::Iouring | Impl::IouringZc => {
                 chart.draw_series(xy.iter().map(|&p| Circle::new(p, 3, c.stroke_width(2))))?;
             }
-            Impl::Floor => {}
+            Impl::Floor | Impl::Pktgen => {}
         }
     }
     chart

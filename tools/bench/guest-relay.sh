@@ -14,6 +14,10 @@ ip link set eth0 txqueuelen 20000
 echo "BENCH-NIC $(for f in /sys/class/net/eth0/device/features /sys/bus/virtio/devices/*/features; do [ -r "$f" ] && cat "$f"; done | head -1)"
 ulimit -n 65536
 sysctl -qw net.core.rmem_max=8388608 net.core.wmem_max=8388608 net.core.somaxconn=4096
+if [ "$IMPL" = calibrate ]; then # run.sh's calibration: the basic operations, timed here
+	omss-calibrate --iters "$ITERS" | sed 's/^/BENCH-CALIBRATE /'
+	exit 0
+fi
 case $IMPL in
 omss) insmod /omss/omss.ko $OMSS_PARAMS && cmd="omssctl relay --mode share" ;;
 omss-m) insmod /omss/omss.ko $OMSS_PARAMS && cmd="omssctl relay --mode copy" ;;

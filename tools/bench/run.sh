@@ -38,7 +38,7 @@ RATE=256 # kbit/s per stream, as in the paper
 case $mode in
 smoke)
 	REPEATS=1 WARMUP=1 WINDOW=2
-	FANOUT_N="4" PAYLOAD_N=4 PAYLOADS="1400" IMPLS="omss daemon iouring floor pktgen" PAYLOAD_IMPLS="omss-m" PROTOS="udp tcp" ;;
+	FANOUT_N="4" PAYLOAD_N=4 PAYLOADS="1400" IMPLS="omss daemon floor pktgen" PAYLOAD_IMPLS="omss-m" PROTOS="udp tcp" ;;
 quick)
 	REPEATS=3 WARMUP=2 WINDOW=4
 	FANOUT_N="100 400" PAYLOAD_N=100 PAYLOADS="64 1400" IMPLS="omss omss-m daemon epoll iouring iouring-zc floor pktgen"
@@ -60,6 +60,7 @@ case " $IMPLS " in *" daemon "*) extra+=(omss-daemon) ;; esac
 case " $IMPLS " in *" epoll "*) extra+=(omss-epoll-relay) ;; esac
 case " $IMPLS " in *" iouring"*) extra+=(omss-uring-relay) ;; esac
 case " $IMPLS " in *" floor "*) extra+=(omss-floor) ;; esac
+extra+=(omss-calibrate)
 check_built "${extra[@]}"
 RROOT=$OUT/relay-root
 build_root "$RROOT" "${extra[@]}"
@@ -82,7 +83,26 @@ points() {
 	done
 }
 
+# The calibration: a 1,400-byte copy, a syscall and a UDP send, timed natively on the relay's
+# host CPU and in the relay guest, so the report can say what emulation does to each.
+calibrate() {
+	local iters=$1 log=$OUT/logs/calibrate.log
+	printf 'export IMPL=calibrate ITERS=%s\nexport OMSS_SCRIPT=guest-relay.sh\n' "$iters" >"$RROOT/omss/env"
+	pack_initramfs "$RROOT" "$OUT/relay.gz"
+	taskset -c "$RELAY_CPU" "$BIN/omss-calibrate" --iters "$iters" >"$OUT/logs/calibrate.native" &&
+		qemu_start "$OUT/relay.gz" "$log" "$OUT/logs/calibrate.insns" && qemu_wait 600 || return 1
+	echo "op,native_ns,guest_ns,guest_over_native" >"$OUT/calibration.csv"
+	sed -n 's/^BENCH-CALIBRATE //p' "$log" | awk -F, -v OFS=, 'NR == FNR { native[$1] = $2; next }
+		$1 in native { print $1, native[$1], $2, sprintf("%.1f", $2 / native[$1]) }' \
+		"$OUT/logs/calibrate.native" - >>"$OUT/calibration.csv"
+	[ "$(wc -l <"$OUT/calibration.csv")" -eq 4 ]
+}
+
 ns_up
+calibrate "$([ $mode = smoke ] && echo 2000 || echo 20000)" ||
+	die "the calibration failed (logs: $OUT/logs/calibrate.*)"
+echo "calibration (ns per operation, native and in the guest):"
+column -ts, "$OUT/calibration.csv" | sed 's/^/  /'
 total=$(($(points | wc -l) * REPEATS))
 done_=0 failed=0 start=$(date +%s)
 progress() { # progress LABEL RESULT
@@ -124,7 +144,7 @@ cp tools/bench/method.md "$OUT/method.md" 2>/dev/null
 [ $mode = full ] && cp tools/bench/analysis.md "$OUT/analysis.md" 2>/dev/null
 if [ $docs -eq 1 ]; then # the report's inputs go with it, so that it can be redrawn
 	mkdir -p docs/results
-	cp "$OUT"/{fanout.csv,payload.csv,meta.json,method.md} docs/results/ || die "cannot copy results to docs/"
+	cp "$OUT"/{fanout.csv,payload.csv,calibration.csv,meta.json,method.md} docs/results/ || die "cannot copy results to docs/"
 	[ -f "$OUT/analysis.md" ] && cp "$OUT/analysis.md" docs/results/
 	report_args=(--results docs/results --out-docs docs/benchmarks.md --figures docs/figures)
 fi

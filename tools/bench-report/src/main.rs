@@ -97,6 +97,8 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
     // The per-packet measures of the native topology (absent in older results).
     let measures =
         read_optional(&cli.results.join("fanout.csv"))?.and_then(|t| paired::parse(&t, false));
+    let calibration = read_optional(&cli.results.join("calibration.csv"))?
+        .map(|t| paired::calibration_markdown(&t));
     let paired_md = measures
         .as_deref()
         .map(|ms| paired::markdown(ms, fanout.as_deref().unwrap_or_default()));
@@ -138,6 +140,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
         method: method.as_deref(),
         analysis: analysis.as_deref(),
         paired: paired_md.as_deref(),
+        calibration: calibration.as_deref(),
         fanout: fanout.as_deref(),
         payload: payload.as_deref(),
         fig_rel: &fig_rel,

@@ -386,6 +386,20 @@ pub fn markdown(ms: &[Measure], points: &[Point]) -> String {
     s
 }
 
+/// The calibration table (`calibration.csv`: op,native_ns,guest_ns,guest_over_native).
+pub fn calibration_markdown(csv: &str) -> String {
+    let mut s = String::from(
+        "| Operation | native, ns | in the guest (TCG), ns | guest / native |\n|---|---|---|---|\n",
+    );
+    for l in csv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = l.split(',').map(str::trim).collect();
+        if let [op, native, guest, ratio] = f[..] {
+            s += &format!("| {op} | {native} | {guest} | {ratio} |\n");
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,6 +460,14 @@ mod tests {
         let r = paired_ratio(&ms, Proto::Udp, Impl::Omss, Impl::Daemon, 100).unwrap();
         assert_eq!((r.median, r.lo, r.hi), (0.5, 0.5, 0.5));
         assert!(paired_ratio(&ms, Proto::Udp, Impl::Omss, Impl::Epoll, 100).is_none());
+    }
+
+    #[test]
+    fn calibration_table() {
+        let t = calibration_markdown(
+            "op,native_ns,guest_ns,guest_over_native\ncopy_1400,17.5,524.3,30.0\n",
+        );
+        assert!(t.ends_with("| copy_1400 | 17.5 | 524.3 | 30.0 |\n"), "{t}");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Inputs<'a> {
     pub analysis: Option<&'a str>,
     /// Paired ratios, instructions per packet and slopes (`paired::markdown`), if measured.
     pub paired: Option<&'a str>,
+    /// The TCG calibration table (`paired::calibration_markdown`), if measured.
+    pub calibration: Option<&'a str>,
     /// Aggregated fan-out points; `None` if not measured.
     pub fanout: Option<&'a [Point]>,
     /// Aggregated payload-test points; `None` if not measured.
@@ -394,6 +396,15 @@ pub fn render(inp: &Inputs<'_>) -> String {
          payload at which OMSS's median CPU per delivered packet is lower than OMSS-M's.\n"
     );
 
+    if let Some(c) = inp.calibration {
+        s.push_str(
+            "### What emulation does to each kind of cost\n\nThe same operations timed \
+             natively on the relay's host CPU and inside the relay guest, in this run:\n\n",
+        );
+        s.push_str(c);
+        s.push('\n');
+    }
+
     // Targets.
     s.push_str("## Targets\n\n");
     s.push_str(&targets_markdown(&targets(inp.fanout, inp.payload)));
@@ -574,6 +585,7 @@ mod tests {
             method: Some("Fixed method paragraph."),
             analysis: Some("Fixed analysis paragraph."),
             paired: None,
+            calibration: None,
             fanout: None,
             payload: None,
             fig_rel: "figures",

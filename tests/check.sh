@@ -57,7 +57,8 @@ echo "# benchmark smoke run (the harness must not rot; its numbers mean nothing)
 if tools/bench/run.sh --smoke --out "$OMSS_ROOT/build/bench-smoke" >"$LOG/bench-smoke.log" 2>&1 &&
 	grep -q '^udp,omss,' build/bench-smoke/fanout.csv && grep -q '^tcp,daemon,' build/bench-smoke/fanout.csv &&
 	[ -s build/bench-smoke/benchmarks.md ] && ls build/bench-smoke/figures/*.svg >/dev/null 2>&1 &&
-	bench_counted build/bench-smoke/fanout.csv && [ "$(wc -l <build/bench-smoke/calibration.csv)" -eq 4 ] && grep -q '"omss_over_daemon"' build/bench-smoke/summary.json; then
+	bench_counted build/bench-smoke/fanout.csv && [ "$(wc -l <build/bench-smoke/calibration.csv)" -eq 4 ] &&
+	[ "$(wc -l <build/bench-smoke/capacity.csv)" -eq 3 ] && grep -q '"omss_over_daemon"' build/bench-smoke/summary.json; then
 	passed=$((passed + 1)); echo "ok bench: smoke run"
 else
 	failed=$((failed + 1)); echo "not ok bench: smoke run (log: build/check/bench-smoke.log)"

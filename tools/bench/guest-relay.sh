@@ -79,7 +79,14 @@ omss-barrier signal --connect $LOAD:9101 || exit 1
 # when profiling (profile.sh), as reading every task's stat costs instructions in the window.
 threads_cpu() { [ -n "${PROFILE:-}" ] || return 0; for f in /proc/[0-9]*/stat; do read -r l <"$f" 2>/dev/null && echo "$l"; done |
 	awk '{ n = NF; print $1, $2, $(n - 38) + $(n - 37) }'; }
+# Packets lost on this side: the NIC's queue, the qdisc, and UDP send errors, so far.
+net_drops() {
+	echo $(($(cat /sys/class/net/eth0/statistics/tx_dropped) +
+		$(tc -s qdisc show dev eth0 | sed -n 's/.*dropped \([0-9]*\).*/\1/p' | head -1) +
+		$(awk '/^Udp:/ { n++; if (n == 2) print $7 }' /proc/net/snmp)))
+}
 mark 9102
+nd1=$(net_drops)
 read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
 c1=$(sed -n 's/^ctxt //p' /proc/stat)
 threads_cpu >/tmp/threads1
@@ -90,6 +97,7 @@ if [ -n "${PROFILE:-}" ]; then # tools/bench/profile.sh: sample the window with 
 fi
 mark 9103
 read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
+nd2=$(net_drops)
 c2=$(sed -n 's/^ctxt //p' /proc/stat)
 [ -n "${PROFILE:-}" ] && kill -INT $perf && wait $perf
 threads_cpu >/tmp/threads2
@@ -100,10 +108,13 @@ top=$(awk 'NR == FNR { a[$1 " " $2] -= $3; next } { a[$1 " " $2] += $3 }
 	sort -rn | head -6 | awk '{ printf "%s%s=%s", (NR > 1 ? "," : ""), $2, $1 }')
 echo "BENCH-RELAY busy_jiffies=$(((u2 + n2 + s2 + q2 + sq2 + st2) - (u1 + n1 + s1 + q1 + sq1 + st1)))" \
 	"idle_jiffies=$(((i2 + w2) - (i1 + w1))) softirq_jiffies=$((sq2 - sq1)) sys_jiffies=$((s2 - s1))" \
-	"user_jiffies=$((u2 - u1)) ctxt=$((c2 - c1)) top=$top"
+	"user_jiffies=$((u2 - u1)) ctxt=$((c2 - c1)) net_drops=$((nd2 - nd1)) top=$top"
 [ "$IMPL" = pktgen ] && pg pgctrl stop && sed -n 's/^ *\(pkts-sofar: [0-9]*\).*/BENCH-PKTGEN \1/p' /proc/net/pktgen/eth0
 wait $relay
 echo "BENCH-RELAY-RC $?"
+# What the relay itself dropped or a sink lost (whole run): user-space relays' "dropped",
+# OMSS's per-sink "entries_lost".
+echo "BENCH-RELAY-DROPS dropped=$(($(json_sum /tmp/relay.json dropped) + $(json_sum /tmp/relay.json entries_lost)))"
 # Where packets may have been lost on this side: NIC/qdisc drops and UDP send errors.
 echo "BENCH-RELAY-NET tx_dropped=$(cat /sys/class/net/eth0/statistics/tx_dropped)" \
 	"qdisc_dropped=$(tc -s qdisc show dev eth0 | grep -o 'dropped [0-9]*' | head -1 | cut -d' ' -f2)" \

@@ -34,10 +34,12 @@ ns_down() {
 	true
 }
 
-# qemu_start INITRD LOG COUNTER MEM: boots the relay guest in the namespace, in the
-# background; sets QPID and VCPU_TID once its vCPU thread exists and is pinned.
+# qemu_start INITRD LOG COUNTER: boots the relay guest in the namespace, in the background;
+# sets QPID and VCPU_TID once its vCPU thread exists and is pinned. QEMU_MEM (default 2G) and
+# NIC_OPTS (extra virtio-net-pci options) shape the guest: the embedded test uses 128M and
+# no checksum offload.
 qemu_start() {
-	local initrd=$1 log=$2 counter=$3 mem=${4:-2G} i t
+	local initrd=$1 log=$2 counter=$3 mem=${QEMU_MEM:-2G} i t
 	rm -f "$log.pid" "$counter"
 	ns taskset -c "$LOAD_CPU" qemu-system-x86_64 -name omss-relay,debug-threads=on \
 		-machine q35 -cpu max -smp 1 -m "$mem" -accel tcg -display none -monitor none \
@@ -46,7 +48,7 @@ qemu_start() {
 		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init no_timer_check $(boot_args)" \
 		-plugin "$PLUGIN,out=$counter" \
 		-netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no,vnet_hdr=on,vhost=off" \
-		-device virtio-net-pci,netdev=n0,mac=52:54:00:0e:00:01 </dev/null >"$log.qemu" 2>&1 ||
+		-device "virtio-net-pci,netdev=n0,mac=52:54:00:0e:00:01${NIC_OPTS:-}" </dev/null >"$log.qemu" 2>&1 ||
 		{ cat "$log.qemu" >&2; return 1; }
 	QPID=$(cat "$log.pid") VCPU_TID=
 	for i in $(seq 100); do
@@ -198,14 +200,16 @@ point() {
 		drops "$d0 $d1" >>"$log.host" # wall_ns vcpu_ns qemu_ns insns delivered load_ns vcpu_wait_ns
 	qemu_wait 180 || why="${why:+$why; }the guest did not finish"
 	why=${why:-$(guest_problem "$log")}
-	local gidle grelay loss
+	local gidle grelay loss p99 rdrops
 	gidle=$(grep '^BENCH-IDLE ' "$log") grelay=$(grep '^BENCH-RELAY ' "$log")
+	rdrops=$(sed -n 's/^BENCH-RELAY-DROPS dropped=\([0-9]*\).*/\1/p' "$log")
+	p99=$(json_num "$OUT/logs/$tag.client.json" latency_p99_us)
 	loss=$(json_num "$OUT/logs/$tag.client.json" loss_ratio)
 	[ "$impl" = pktgen ] && loss=tap
 	[ -n "$grelay" ] && [ -n "$loss" ] || why=${why:-"no result (log: $log)"}
 	if [ -n "$why" ]; then echo "$why" >&2; return 1; fi
 	awk -v s0="$s0" -v s1="$s1" -v w0="$w0" -v w1="$w1" -v d0="$d0" -v d1="$d1" -v gi="$gidle" \
-		-v gr="$grelay" -v pps="$pps" -v n="$n" -v loss="$loss" '
+		-v gr="$grelay" -v pps="$pps" -v n="$n" -v loss="$loss" -v rd="${rdrops:-0}" -v p99="${p99:-0}" '
 	function kv(s, k,   m) { return match(s, k "=[0-9]+") ? substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1) : 0 }
 	BEGIN {
 		split(s0, a); split(s1, b); split(w0, c); split(w1, d)
@@ -222,10 +226,54 @@ point() {
 		dis = (a_pp > 0 && b_pp > 0) ? (a_pp > b_pp ? a_pp / b_pp : b_pp / a_pp) - 1 : 1
 		valid = (load_pct <= 50 && d1 - d0 == 0) ? 1 : 0
 		wait_pct = 100 * (d[7] - c[7]) / (win_s * 1e9); io_pct = 100 * ((d[3] - c[3]) - (d[2] - c[2])) / (win_s * 1e9)
-		printf "%.2f,%.4f,%.3f,%d,%d,%s,%.4f,%.1f,%.1f,%.0f,%.2f,%d,%.3f,%d,%d,%.2f,%.2f\n",
+		raw_pct = 100 * (d[2] - c[2]) / (win_s * 1e9)
+		printf "%.2f,%.4f,%.3f,%d,%d,%s,%.4f,%.1f,%.1f,%.0f,%.2f,%d,%.3f,%d,%d,%.2f,%.2f,%.2f,%d,%.1f\n",
 			100 * vcpu / (win_s * 1e9), vcpu / 1e9, win_s, offered, deliv, loss,
 			guest / 1e9, a_pp, b_pp, (deliv > 0 ? insns / deliv : 0), load_pct, d1 - d0,
-			dis, (dis > 0.10), valid, wait_pct, io_pct
+			dis, (dis > 0.10), valid, wait_pct, io_pct, raw_pct, rd + kv(gr, "net_drops"), p99 / 1000
 	}'
 }
-COLS="relay_cpu_pct,busy_s,elapsed_s,offered_pkts,delivered_pkts,loss_ratio,guest_busy_s,ns_per_pkt,guest_ns_per_pkt,insn_per_pkt,load_cpu_pct,load_drops,ab_disagree,ab_flag,valid,vcpu_wait_pct,qemu_io_pct"
+# passes ROW INTERVAL_MS: whether a point meets the capacity criteria: the load side valid,
+# the relay's vCPU busy under 95 %, no drop anywhere (the load side, the relay's NIC, qdisc
+# and UDP sends, the relay's own counters), no loss, and the subscribers' p99 latency under
+# two frame intervals.
+passes() {
+	awk -F, -v iv="$2" '{ exit !($15 == 1 && $18 < 95 && $19 == 0 && $12 == 0 && $6 + 0 == 0 && $20 < 2 * iv) }' <<<"$1"
+}
+
+# capacity SCENARIO PROTO IMPL START MAX: the largest subscriber count that passes, found by
+# doubling from START (at most MAX), then bisecting until it is known within 5 %. Appends a
+# line to $OUT/capacity.csv (scenario,proto,impl,capacity,first_fail,probes) and each probe
+# to $OUT/capacity_probes.csv.
+capacity() {
+	local sc=$1 proto=$2 impl=$3 n=$4 max=$5 lo=0 hi= probes=0 row iv ok
+	iv=$(awk "BEGIN { print 1400 * 8 / $RATE }")
+	probe() {
+		probes=$((probes + 1)) ok=0
+		if row=$(point "cap_$sc" "$proto" "$impl" "$1" 1400 "$probes" 2>"$OUT/logs/why"); then
+			passes "$row" "$iv" && ok=1
+			echo "$sc,$proto,$impl,$1,$ok,$row" >>"$OUT/capacity_probes.csv"
+		else
+			echo "$sc,$proto,$impl,$1,0,FAILED: $(head -c 120 "$OUT/logs/why" | tr ',\n' ';;')" >>"$OUT/capacity_probes.csv"
+		fi
+		echo "  capacity $sc $proto $impl: N=$1 $([ $ok = 1 ] && echo passes || echo fails)" >&2
+		[ $ok = 1 ]
+	}
+	while :; do
+		if probe "$n"; then
+			lo=$n
+			[ "$n" -ge "$max" ] && break
+			n=$((2 * n > max ? max : 2 * n))
+		else
+			hi=$n
+			break
+		fi
+	done
+	while [ -n "$hi" ] && [ $((hi - lo)) -gt $((lo / 20 > 1 ? lo / 20 : 1)) ]; do
+		n=$(((lo + hi) / 2))
+		if probe "$n"; then lo=$n; else hi=$n; fi
+	done
+	echo "$sc,$proto,$impl,$lo,$hi,$probes" >>"$OUT/capacity.csv"
+}
+
+COLS="relay_cpu_pct,busy_s,elapsed_s,offered_pkts,delivered_pkts,loss_ratio,guest_busy_s,ns_per_pkt,guest_ns_per_pkt,insn_per_pkt,load_cpu_pct,load_drops,ab_disagree,ab_flag,valid,vcpu_wait_pct,qemu_io_pct,vcpu_raw_pct,relay_drops,p99_ms"

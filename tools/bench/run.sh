@@ -38,16 +38,22 @@ RATE=256 # kbit/s per stream, as in the paper
 case $mode in
 smoke)
 	REPEATS=1 WARMUP=1 WINDOW=2
-	FANOUT_N="4" PAYLOAD_N=4 PAYLOADS="1400" IMPLS="omss daemon floor pktgen" PAYLOAD_IMPLS="omss-m" PROTOS="udp tcp" ;;
+	FANOUT_N="4" PAYLOAD_N=4 PAYLOADS="1400" IMPLS="omss daemon floor pktgen" PAYLOAD_IMPLS="omss-m" PROTOS="udp tcp"
+	CAPACITY="udp:omss:4:4" EMBEDDED="omss:4:4" ;;
 quick)
 	REPEATS=3 WARMUP=2 WINDOW=4
 	FANOUT_N="100 400" PAYLOAD_N=100 PAYLOADS="64 1400" IMPLS="omss omss-m daemon epoll iouring iouring-zc floor pktgen"
-	PAYLOAD_IMPLS="omss omss-m" PROTOS="udp tcp" ;;
+	PAYLOAD_IMPLS="omss omss-m" PROTOS="udp tcp"
+	CAPACITY="udp:omss:400:6400 udp:daemon:400:6400" EMBEDDED="omss:20:640 daemon:20:640" ;;
 full)
 	REPEATS=${BENCH_REPEATS:-5} WARMUP=${BENCH_WARMUP:-2} WINDOW=${BENCH_WINDOW:-5}
 	FANOUT_N=${BENCH_FANOUT_N-"50 100 200 400 800"}
 	PAYLOAD_N=${BENCH_PAYLOAD_N:-200} PAYLOADS=${BENCH_PAYLOADS-"64 256 1024 1400"}
-	IMPLS=${BENCH_IMPLS:-"omss omss-m daemon epoll iouring iouring-zc floor pktgen"} PAYLOAD_IMPLS="omss omss-m" PROTOS=${BENCH_PROTOS:-"udp tcp"} ;;
+	IMPLS=${BENCH_IMPLS:-"omss omss-m daemon epoll iouring iouring-zc floor pktgen"} PAYLOAD_IMPLS="omss omss-m" PROTOS=${BENCH_PROTOS:-"udp tcp"}
+	# Capacity searches, PROTO:IMPL:START:MAX; the embedded test's, IMPL:START:MAX (TCP).
+	CAPACITY=${BENCH_CAPACITY-"$(for p in udp tcp; do for i in omss omss-m daemon epoll iouring; do
+		printf '%s:%s:400:12800 ' $p $i; done; done)"}
+	EMBEDDED=${BENCH_EMBEDDED-"omss:20:640 omss-m:20:640 daemon:20:640"} ;;
 esac
 SEED=${BENCH_SEED:-$(date +%s)}
 # The idle window is as long as the measurement window, so that the guest's own work at the
@@ -103,7 +109,7 @@ calibrate "$([ $mode = smoke ] && echo 2000 || echo 20000)" ||
 	die "the calibration failed (logs: $OUT/logs/calibrate.*)"
 echo "calibration (ns per operation, native and in the guest):"
 column -ts, "$OUT/calibration.csv" | sed 's/^/  /'
-total=$(($(points | wc -l) * REPEATS))
+total=$(($(points | wc -l) * REPEATS + $(echo $CAPACITY $EMBEDDED | wc -w)))
 done_=0 failed=0 start=$(date +%s)
 progress() { # progress LABEL RESULT
 	done_=$((done_ + 1))
@@ -128,6 +134,21 @@ for run in $(seq 0 $((REPEATS - 1))); do
 	done < <(points | shuf --random-source=<(yes "$SEED.$run"))
 done
 
+# Capacities: the regular guest, then the paper's embedded box (1 vCPU, 128 MiB, no checksum
+# offload: the guest computes every checksum in software, as the paper's MIPS router did).
+echo "scenario,proto,impl,capacity,first_fail,probes" >"$OUT/capacity.csv"
+echo "scenario,proto,impl,subscribers,passes,$COLS" >"$OUT/capacity_probes.csv"
+for c in $CAPACITY; do
+	IFS=: read -r proto impl lo max <<<"$c"
+	capacity regular "$proto" "$impl" "$lo" "$max"
+	progress "capacity $proto $impl" "$(tail -1 "$OUT/capacity.csv" | cut -d, -f4) subscribers"
+done
+for c in $EMBEDDED; do
+	IFS=: read -r impl lo max <<<"$c"
+	QEMU_MEM=128M NIC_OPTS=",csum=off,guest_csum=off" capacity embedded tcp "$impl" "$lo" "$max"
+	progress "capacity embedded tcp $impl" "$(tail -1 "$OUT/capacity.csv" | cut -d, -f4) subscribers"
+done
+
 cat >"$OUT/meta.json" <<JSON
 {"date": "$(date -u +%Y-%m-%dT%H:%MZ)", "commit": "$(git rev-parse --short HEAD 2>/dev/null)",
  "host": "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)",
@@ -144,7 +165,7 @@ cp tools/bench/method.md "$OUT/method.md" 2>/dev/null
 [ $mode = full ] && cp tools/bench/analysis.md "$OUT/analysis.md" 2>/dev/null
 if [ $docs -eq 1 ]; then # the report's inputs go with it, so that it can be redrawn
 	mkdir -p docs/results
-	cp "$OUT"/{fanout.csv,payload.csv,calibration.csv,meta.json,method.md} docs/results/ || die "cannot copy results to docs/"
+	cp "$OUT"/{fanout.csv,payload.csv,calibration.csv,capacity.csv,capacity_probes.csv,meta.json,method.md} docs/results/ || die "cannot copy results to docs/"
 	[ -f "$OUT/analysis.md" ] && cp "$OUT/analysis.md" docs/results/
 	report_args=(--results docs/results --out-docs docs/benchmarks.md --figures docs/figures)
 fi

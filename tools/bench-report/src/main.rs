@@ -102,8 +102,23 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
     let paired_md = measures
         .as_deref()
         .map(|ms| paired::markdown(ms, fanout.as_deref().unwrap_or_default()));
+    let caps = read_optional(&cli.results.join("capacity.csv"))?
+        .map(|t| paired::parse_capacities(&t))
+        .unwrap_or_default();
+    let paired_md = paired_md.map(|p| {
+        if caps.is_empty() {
+            p
+        } else {
+            p + "### Capacities by bisection\n\n" + &paired::capacities_markdown(&caps) + "\n"
+        }
+    });
     if let Some(ms) = &measures {
-        let summary = paired::summary(ms, fanout.as_deref().unwrap_or_default(), meta.as_ref());
+        let summary = paired::summary(
+            ms,
+            fanout.as_deref().unwrap_or_default(),
+            &caps,
+            meta.as_ref(),
+        );
         let path = cli.results.join("summary.json");
         fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
             .map_err(|e| format!("{}: {e}", path.display()))?;

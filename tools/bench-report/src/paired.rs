@@ -243,7 +243,7 @@ fn capacity_json(c: data::Capacity) -> Value {
 }
 
 /// One protocol's part of `summary.json`.
-fn proto_summary(ms: &[Measure], points: &[Point], proto: Proto) -> Value {
+fn proto_summary(ms: &[Measure], points: &[Point], caps: &Capacities, proto: Proto) -> Value {
     let mut o = serde_json::Map::new();
     let n = data::comparison_point(points, proto).map(|(n, _)| n);
     o.insert("subscribers_compared".into(), json!(n));
@@ -278,10 +278,13 @@ fn proto_summary(ms: &[Measure], points: &[Point], proto: Proto) -> Value {
             .map(|m| m.insn_per_pkt)
             .collect();
         insn.insert(key(imp).into(), json!(data::median(&v)));
-        cap.insert(
-            key(imp).into(),
-            capacity_json(data::capacity(points, proto, imp)),
-        );
+        // By bisection where searched; else from the fan-out points.
+        let searched = caps.get(&("regular".to_string(), proto, imp));
+        let c = match searched {
+            Some(_) => bisected(searched),
+            None => capacity_json(data::capacity(points, proto, imp)),
+        };
+        cap.insert(key(imp).into(), c);
         let (ns, ins) = slopes(ms, proto, imp);
         slope.insert(
             key(imp).into(),
@@ -304,13 +307,21 @@ fn proto_summary(ms: &[Measure], points: &[Point], proto: Proto) -> Value {
 pub fn summary(
     fanout: &[Measure],
     points: &[Point],
+    caps: &Capacities,
     meta: Option<&serde_json::Map<String, Value>>,
 ) -> Value {
     let m = |k: &str| meta.and_then(|m| m.get(k)).cloned().unwrap_or(Value::Null);
+    let embedded: serde_json::Map<String, Value> = [Impl::Omss, Impl::OmssM, Impl::Daemon]
+        .into_iter()
+        .map(|i| {
+            let c = caps.get(&("embedded".to_string(), Proto::Tcp, i));
+            (key(i).to_string(), bisected(c))
+        })
+        .collect();
     json!({
-        "udp": proto_summary(fanout, points, Proto::Udp),
-        "tcp": proto_summary(fanout, points, Proto::Tcp),
-        "embedded_tcp": {"capacity": null},
+        "udp": proto_summary(fanout, points, caps, Proto::Udp),
+        "tcp": proto_summary(fanout, points, caps, Proto::Tcp),
+        "embedded_tcp": {"capacity": embedded},
         "repeats": m("repeats"),
         "date": m("date"),
         "commit": m("commit"),
@@ -382,6 +393,52 @@ pub fn markdown(ms: &[Measure], points: &[Point]) -> String {
             );
         }
         s.push('\n');
+    }
+    s
+}
+
+/// Capacities found by bisection (`capacity.csv`): (scenario, proto, impl) -> (capacity,
+/// first subscriber count that failed, if any).
+pub type Capacities = BTreeMap<(String, Proto, Impl), (u64, Option<u64>)>;
+
+pub fn parse_capacities(csv: &str) -> Capacities {
+    csv.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            let [sc, proto, imp, cap, fail, _] = f[..] else {
+                return None;
+            };
+            Some((
+                (sc.to_string(), Proto::parse(proto)?, Impl::parse(imp)?),
+                (cap.parse().ok()?, fail.parse().ok()),
+            ))
+        })
+        .collect()
+}
+
+fn bisected(c: Option<&(u64, Option<u64>)>) -> Value {
+    match c {
+        Some((cap, Some(_))) => json!(cap),
+        Some((cap, None)) => json!({"above": cap}),
+        None => Value::Null,
+    }
+}
+
+/// The capacities table of the report.
+pub fn capacities_markdown(caps: &Capacities) -> String {
+    let mut s = String::from(
+        "Largest subscriber count that passed (relay vCPU busy < 95 %, no drop anywhere, no \
+         loss, subscriber p99 latency under two frame intervals), found by bisection to 5 %; \
+         the first count that failed in brackets.\n\n| Scenario | Protocol | Relay | Capacity |\n|---|---|---|---|\n",
+    );
+    for ((sc, proto, imp), (cap, fail)) in caps {
+        let fail = fail.map_or("not reached".to_string(), |f| format!("fails at {f}"));
+        s += &format!(
+            "| {sc} | {} | {} | {cap} ({fail}) |\n",
+            proto.name(),
+            imp.name()
+        );
     }
     s
 }
@@ -460,6 +517,19 @@ mod tests {
         let r = paired_ratio(&ms, Proto::Udp, Impl::Omss, Impl::Daemon, 100).unwrap();
         assert_eq!((r.median, r.lo, r.hi), (0.5, 0.5, 0.5));
         assert!(paired_ratio(&ms, Proto::Udp, Impl::Omss, Impl::Epoll, 100).is_none());
+    }
+
+    #[test]
+    fn capacities_by_bisection() {
+        let caps = parse_capacities(
+            "scenario,proto,impl,capacity,first_fail,probes\n\
+             regular,udp,omss,387,400,6\nembedded,tcp,daemon,40,,2\nregular,udp,nosuch,1,2,1\n",
+        );
+        assert_eq!(caps.len(), 2);
+        let s = summary(&[], &[], &caps, None);
+        assert_eq!(s["udp"]["capacity"]["omss"], 387);
+        assert_eq!(s["embedded_tcp"]["capacity"]["daemon"]["above"], 40);
+        assert!(s["embedded_tcp"]["capacity"]["omss"].is_null());
     }
 
     #[test]

@@ -99,9 +99,12 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
         read_optional(&cli.results.join("fanout.csv"))?.and_then(|t| paired::parse(&t, false));
     let calibration = read_optional(&cli.results.join("calibration.csv"))?
         .map(|t| paired::calibration_markdown(&t));
+    let pay = read_optional(&cli.results.join("payload.csv"))?
+        .and_then(|t| paired::parse(&t, true))
+        .unwrap_or_default();
     let paired_md = measures
         .as_deref()
-        .map(|ms| paired::markdown(ms, fanout.as_deref().unwrap_or_default()));
+        .map(|ms| paired::markdown(ms, &pay, fanout.as_deref().unwrap_or_default()));
     let caps = read_optional(&cli.results.join("capacity.csv"))?
         .map(|t| paired::parse_capacities(&t))
         .unwrap_or_default();
@@ -113,12 +116,8 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
         }
     });
     if let Some(ms) = &measures {
-        let summary = paired::summary(
-            ms,
-            fanout.as_deref().unwrap_or_default(),
-            &caps,
-            meta.as_ref(),
-        );
+        let fan = fanout.as_deref().unwrap_or_default();
+        let summary = paired::summary(ms, &pay, fan, &caps, meta.as_ref());
         let path = cli.results.join("summary.json");
         fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
             .map_err(|e| format!("{}: {e}", path.display()))?;

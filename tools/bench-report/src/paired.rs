@@ -215,6 +215,45 @@ pub fn better_uring(ms: &[Measure], proto: Proto, n: u64) -> Option<Impl> {
     }
 }
 
+/// The payload where OMSS's fitted cost line (ns per delivered packet = a + b * payload, over
+/// the payload test's valid runs) crosses OMSS-M's: below it, copying is cheaper. The
+/// interval resamples each relay's runs. `None` if either has fewer than two payloads, or
+/// the lines do not cross at a positive payload.
+pub fn crossover(ms: &[Measure], proto: Proto) -> Option<Interval> {
+    let runs = |imp: Impl| -> Vec<(f64, f64)> {
+        ms.iter()
+            .filter(|m| m.proto == proto && m.imp == imp && m.valid && m.loss_ratio <= LOSS_OK)
+            .map(|m| (m.payload as f64, m.ns_per_pkt))
+            .collect()
+    };
+    let (o, c) = (runs(Impl::Omss), runs(Impl::OmssM));
+    let cross = |o: &[(f64, f64)], c: &[(f64, f64)]| -> Option<f64> {
+        let ((ao, bo), (ac, bc)) = (fit(o)?, fit(c)?);
+        let x = (ao - ac) / (bc - bo);
+        (x.is_finite() && x > 0.0).then_some(x)
+    };
+    let median = cross(&o, &c)?;
+    let mut rng = StdRng::seed_from_u64(0x05EED);
+    let pick = |v: &[(f64, f64)], rng: &mut StdRng| -> Vec<(f64, f64)> {
+        (0..v.len())
+            .map(|_| v[rng.random_range(0..v.len())])
+            .collect()
+    };
+    let mut xs: Vec<f64> = (0..RESAMPLES)
+        .filter_map(|_| {
+            let (ro, rc) = (pick(&o, &mut rng), pick(&c, &mut rng));
+            cross(&ro, &rc)
+        })
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    let k = xs.len();
+    (k >= RESAMPLES / 2).then(|| Interval {
+        median,
+        lo: xs[k * 25 / 1000],
+        hi: xs[k * 975 / 1000 - 1],
+    })
+}
+
 /// The summary key of an implementation.
 pub fn key(imp: Impl) -> &'static str {
     match imp {
@@ -243,7 +282,13 @@ fn capacity_json(c: data::Capacity) -> Value {
 }
 
 /// One protocol's part of `summary.json`.
-fn proto_summary(ms: &[Measure], points: &[Point], caps: &Capacities, proto: Proto) -> Value {
+fn proto_summary(
+    ms: &[Measure],
+    payload: &[Measure],
+    points: &[Point],
+    caps: &Capacities,
+    proto: Proto,
+) -> Value {
     let mut o = serde_json::Map::new();
     let n = data::comparison_point(points, proto).map(|(n, _)| n);
     o.insert("subscribers_compared".into(), json!(n));
@@ -298,14 +343,17 @@ fn proto_summary(ms: &[Measure], points: &[Point], caps: &Capacities, proto: Pro
     o.insert("insn_per_pkt".into(), Value::Object(insn));
     o.insert("capacity".into(), Value::Object(cap));
     o.insert("slope_per_delivered_pkt".into(), Value::Object(slope));
-    // The crossover's interval needs fitted cost lines per payload: not computed yet.
-    o.insert("crossover_bytes".into(), Value::Null);
+    o.insert(
+        "crossover_bytes".into(),
+        crossover(payload, proto).map_or(Value::Null, Interval::json),
+    );
     Value::Object(o)
 }
 
 /// `summary.json`: the shape of the measurement issue; keys this run could not fill are null.
 pub fn summary(
     fanout: &[Measure],
+    payload: &[Measure],
     points: &[Point],
     caps: &Capacities,
     meta: Option<&serde_json::Map<String, Value>>,
@@ -319,8 +367,8 @@ pub fn summary(
         })
         .collect();
     json!({
-        "udp": proto_summary(fanout, points, caps, Proto::Udp),
-        "tcp": proto_summary(fanout, points, caps, Proto::Tcp),
+        "udp": proto_summary(fanout, payload, points, caps, Proto::Udp),
+        "tcp": proto_summary(fanout, payload, points, caps, Proto::Tcp),
         "embedded_tcp": {"capacity": embedded},
         "repeats": m("repeats"),
         "date": m("date"),
@@ -335,7 +383,7 @@ fn fmt_interval(i: Option<Interval>, digits: usize) -> String {
 }
 
 /// The report's section: paired ratios, instructions per packet and fitted slopes.
-pub fn markdown(ms: &[Measure], points: &[Point]) -> String {
+pub fn markdown(ms: &[Measure], payload: &[Measure], points: &[Point]) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let rejected = ms.iter().filter(|m| !m.valid).count();
@@ -390,6 +438,14 @@ pub fn markdown(ms: &[Measure], points: &[Point]) -> String {
                 med(|m| m.insn_per_pkt),
                 fmt_interval(sn, 0),
                 fmt_interval(si, 0)
+            );
+        }
+        if let Some(c) = crossover(payload, proto) {
+            let _ = writeln!(
+                s,
+                "\nCrossover payload, where OMSS's fitted cost line (a + b x payload) crosses \
+                 OMSS-M's: {}.",
+                fmt_interval(Some(c), 0)
             );
         }
         s.push('\n');
@@ -520,13 +576,34 @@ mod tests {
     }
 
     #[test]
+    fn crossover_of_fitted_lines() {
+        // OMSS: 1000 + 1 * payload; OMSS-M: 500 + 6 * payload: they cross at 100 bytes.
+        let mut ms = Vec::new();
+        for run in 0..3 {
+            for p in [64u64, 256, 1024, 1400] {
+                for (imp, a, b) in [(Impl::Omss, 1000.0, 1.0), (Impl::OmssM, 500.0, 6.0)] {
+                    let mut x = m(imp, run, a + b * p as f64 + run as f64, true);
+                    x.payload = p;
+                    ms.push(x);
+                }
+            }
+        }
+        let c = crossover(&ms, Proto::Udp).unwrap();
+        assert!(
+            (c.median - 100.0).abs() < 1.0 && c.lo <= c.median && c.hi >= c.median,
+            "{c:?}"
+        );
+        assert!(crossover(&ms, Proto::Tcp).is_none());
+    }
+
+    #[test]
     fn capacities_by_bisection() {
         let caps = parse_capacities(
             "scenario,proto,impl,capacity,first_fail,probes\n\
              regular,udp,omss,387,400,6\nembedded,tcp,daemon,40,,2\nregular,udp,nosuch,1,2,1\n",
         );
         assert_eq!(caps.len(), 2);
-        let s = summary(&[], &[], &caps, None);
+        let s = summary(&[], &[], &[], &caps, None);
         assert_eq!(s["udp"]["capacity"]["omss"], 387);
         assert_eq!(s["embedded_tcp"]["capacity"]["daemon"]["above"], 40);
         assert!(s["embedded_tcp"]["capacity"]["omss"].is_null());

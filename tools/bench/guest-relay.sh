@@ -4,7 +4,7 @@
 # 9100 says the load is ready, the guest answers on the host's 9101 once its relay runs, and
 # 9102/9103 open and close the measurement window. At each edge the guest reads its own
 # /proc/stat, so its view (b) covers the same window as the host's (a) and (c).
-# Parameters come from /omss/env: IMPL (omss|omss-m|daemon|epoll|iouring|iouring-zc|floor|pktgen) PROTO N.
+# Parameters come from /omss/env: IMPL (omss|omss-m|daemon|epoll|iouring|iouring-zc|gstreamer|floor|pktgen) PROTO N.
 . /omss/tests/lib.sh
 RELAY=198.18.10.1 LOAD=198.18.10.2
 ip addr add $RELAY/24 dev eth0 && ip link set eth0 up || exit 1
@@ -27,7 +27,39 @@ iouring) cmd="omss-uring-relay --send plain" ;;
 iouring-zc) cmd="omss-uring-relay --send zc" ;;
 floor) insmod /omss/omss_floor.ko && cmd=omss-floor ;;
 pktgen) insmod /omss/pktgen.ko && cmd=pktgen_run ;;
+gstreamer) cmd=gst_relay ;;
 esac
+# GStreamer 1.22 from Debian, as operators run it: udpsrc into multiudpsink with the N
+# subscribers as its clients, or tcpclientsrc into tcpserversink. "ready" once it listens.
+gst_relay() {
+	export GST_PLUGIN_SYSTEM_PATH=/omss/gst GST_REGISTRY=/tmp/gst-registry.bin GST_REGISTRY_FORK=no
+	if [ "$PROTO" = udp ]; then
+		clients=$(awk -v n="$N" -v h="$LOAD" 'BEGIN { for (i = 0; i < n; i++) printf "%s%s:%d", (i ? "," : ""), h, 7000 + i }')
+		gst-launch-1.0 -q udpsrc address=$RELAY port=5000 buffer-size=4194304 ! \
+			multiudpsink clients="$clients" sync=false async=false &
+		port=:1388
+	else
+		gst-launch-1.0 -q tcpclientsrc host=$LOAD port=6000 ! \
+			tcpserversink host=$RELAY port=7000 sync=false async=false &
+		port=:1B58
+	fi
+	gst=$!
+	i=0
+	until grep -q "$port " /proc/net/udp /proc/net/tcp || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	echo ready >&2
+	wait $gst
+}
+# gst_udp_end PID: multiudpsink never ends by itself: stop it once no datagram came for 2 s.
+gst_udp_end() {
+	last=-1
+	while :; do
+		now=$(awk '/^Udp:/ { n++; if (n == 2) print $2 }' /proc/net/snmp)
+		[ "$now" = "$last" ] && break
+		last=$now
+		sleep 2
+	done
+	kill "$1"
+}
 # The device floor: pktgen sends the relay's traffic, N frames of the payload's size (plus
 # UDP, IP and Ethernet headers) per source packet interval, from eth0, with no socket layer.
 # A burst resends one skb (pktgen's `burst`), so its N frames share a destination port; the
@@ -109,6 +141,7 @@ top=$(awk 'NR == FNR { a[$1 " " $2] -= $3; next } { a[$1 " " $2] += $3 }
 echo "BENCH-RELAY busy_jiffies=$(((u2 + n2 + s2 + q2 + sq2 + st2) - (u1 + n1 + s1 + q1 + sq1 + st1)))" \
 	"idle_jiffies=$(((i2 + w2) - (i1 + w1))) softirq_jiffies=$((sq2 - sq1)) sys_jiffies=$((s2 - s1))" \
 	"user_jiffies=$((u2 - u1)) ctxt=$((c2 - c1)) net_drops=$((nd2 - nd1)) top=$top"
+[ "$IMPL" = gstreamer ] && [ "$PROTO" = udp ] && gst_udp_end $relay
 [ "$IMPL" = pktgen ] && pg pgctrl stop && sed -n 's/^ *\(pkts-sofar: [0-9]*\).*/BENCH-PKTGEN \1/p' /proc/net/pktgen/eth0
 wait $relay
 echo "BENCH-RELAY-RC $?"

@@ -42,14 +42,14 @@ smoke)
 	CAPACITY="udp:omss:4:4" EMBEDDED="omss:4:4" ;;
 quick)
 	REPEATS=3 WARMUP=2 WINDOW=4
-	FANOUT_N="100 400" PAYLOAD_N=100 PAYLOADS="64 1400" IMPLS="omss omss-m daemon epoll iouring iouring-zc floor pktgen"
+	FANOUT_N="100 400" PAYLOAD_N=100 PAYLOADS="64 1400" IMPLS="omss omss-m daemon epoll iouring iouring-zc gstreamer floor pktgen"
 	PAYLOAD_IMPLS="omss omss-m" PROTOS="udp tcp"
 	CAPACITY="udp:omss:400:6400 udp:daemon:400:6400" EMBEDDED="omss:20:640 daemon:20:640" ;;
 full)
 	REPEATS=${BENCH_REPEATS:-5} WARMUP=${BENCH_WARMUP:-2} WINDOW=${BENCH_WINDOW:-5}
 	FANOUT_N=${BENCH_FANOUT_N-"50 100 200 400 800"}
 	PAYLOAD_N=${BENCH_PAYLOAD_N:-200} PAYLOADS=${BENCH_PAYLOADS-"64 256 1024 1400"}
-	IMPLS=${BENCH_IMPLS:-"omss omss-m daemon epoll iouring iouring-zc floor pktgen"} PAYLOAD_IMPLS="omss omss-m" PROTOS=${BENCH_PROTOS:-"udp tcp"}
+	IMPLS=${BENCH_IMPLS:-"omss omss-m daemon epoll iouring iouring-zc gstreamer floor pktgen"} PAYLOAD_IMPLS="omss omss-m" PROTOS=${BENCH_PROTOS:-"udp tcp"}
 	# Capacity searches, PROTO:IMPL:START:MAX; the embedded test's, IMPL:START:MAX (TCP).
 	CAPACITY=${BENCH_CAPACITY-"$(for p in udp tcp; do for i in omss omss-m daemon epoll iouring; do
 		printf '%s:%s:400:12800 ' $p $i; done; done)"}
@@ -71,6 +71,21 @@ check_built "${extra[@]}"
 RROOT=$OUT/relay-root
 build_root "$RROOT" "${extra[@]}"
 [[ " $IMPLS " == *" pktgen "* ]] && cp "$KDIR/net/core/pktgen.ko" "$RROOT/omss/"
+# GStreamer: gst-launch-1.0, the three plugins it uses, and their libraries.
+if [[ " $IMPLS " == *" gstreamer "* ]]; then
+	GST_PKGS=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+	command -v gst-launch-1.0 >/dev/null && [ -f /usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstudp.so ] ||
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${GST_PKGS[@]}" >/dev/null ||
+		die "cannot install ${GST_PKGS[*]}"
+	mkdir -p "$RROOT/omss/gst"
+	cp /usr/bin/gst-launch-1.0 "$RROOT/usr/bin/"
+	for f in libgstcoreelements libgstudp libgsttcp; do
+		cp /usr/lib/x86_64-linux-gnu/gstreamer-1.0/$f.so "$RROOT/omss/gst/"
+	done
+	for lib in $(ldd /usr/bin/gst-launch-1.0 "$RROOT"/omss/gst/*.so | grep -v ":$" | grep -o "/[^ ]*" | sort -u); do
+		mkdir -p "$RROOT$(dirname "$lib")" && cp -L "$lib" "$RROOT$lib"
+	done
+fi
 if [[ " $IMPLS " == *" floor "* ]]; then
 	tools/bench/floor/build.sh || die "building the floor module failed"
 	cp build/floor/omss_floor.ko "$RROOT/omss/"

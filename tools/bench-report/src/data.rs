@@ -55,6 +55,8 @@ pub enum Impl {
     Iouring,
     /// The io_uring relay with zero-copy sends (SEND_ZC from registered buffers).
     IouringZc,
+    /// GStreamer 1.22 (udpsrc ! multiudpsink, tcpclientsrc ! tcpserversink).
+    Gstreamer,
     /// The pure-transmit floor (tools/bench/floor): a cost mark, not a relay to deploy.
     Floor,
     /// The device floor: pktgen sending the same frames with no socket layer (UDP only).
@@ -62,13 +64,14 @@ pub enum Impl {
 }
 
 impl Impl {
-    pub const ALL: [Impl; 8] = [
+    pub const ALL: [Impl; 9] = [
         Impl::Omss,
         Impl::OmssM,
         Impl::Daemon,
         Impl::Epoll,
         Impl::Iouring,
         Impl::IouringZc,
+        Impl::Gstreamer,
         Impl::Floor,
         Impl::Pktgen,
     ];
@@ -81,6 +84,7 @@ impl Impl {
             "epoll" => Some(Impl::Epoll),
             "iouring" => Some(Impl::Iouring),
             "iouring-zc" => Some(Impl::IouringZc),
+            "gstreamer" => Some(Impl::Gstreamer),
             "floor" => Some(Impl::Floor),
             "pktgen" => Some(Impl::Pktgen),
             _ => None,
@@ -96,6 +100,7 @@ impl Impl {
             Impl::Epoll => "Best-practice (epoll)",
             Impl::Iouring => "io_uring",
             Impl::IouringZc => "io_uring (zero copy)",
+            Impl::Gstreamer => "GStreamer",
             Impl::Floor => "Floor (pure transmit)",
             Impl::Pktgen => "Device floor (pktgen)",
         }

@@ -263,13 +263,11 @@ pub fn key(imp: Impl) -> &'static str {
         Impl::Epoll => "epoll",
         Impl::Iouring => "iouring",
         Impl::IouringZc => "iouring_zc",
+        Impl::Gstreamer => "gstreamer",
         Impl::Floor => "floor",
         Impl::Pktgen => "pktgen",
     }
 }
-
-/// Keys of `summary.json` for relays this harness does not run yet: always null.
-const NOT_RUN: [&str; 1] = ["gstreamer"];
 
 fn capacity_json(c: data::Capacity) -> Value {
     match c {
@@ -292,7 +290,13 @@ fn proto_summary(
     let mut o = serde_json::Map::new();
     let n = data::comparison_point(points, proto).map(|(n, _)| n);
     o.insert("subscribers_compared".into(), json!(n));
-    for other in [Impl::Daemon, Impl::OmssM, Impl::Epoll, Impl::Floor] {
+    for other in [
+        Impl::Daemon,
+        Impl::OmssM,
+        Impl::Epoll,
+        Impl::Gstreamer,
+        Impl::Floor,
+    ] {
         let r = n.and_then(|n| paired_ratio(ms, proto, Impl::Omss, other, n));
         o.insert(
             format!("omss_over_{}", key(other)),
@@ -309,9 +313,6 @@ fn proto_summary(
         r.map_or(Value::Null, Interval::json),
     );
     o.insert("iouring_send".into(), json!(uring.map(key)));
-    for k in NOT_RUN {
-        o.insert(format!("omss_over_{k}"), Value::Null);
-    }
     let mut insn = serde_json::Map::new();
     let mut cap = serde_json::Map::new();
     let mut slope = serde_json::Map::new();
@@ -335,10 +336,6 @@ fn proto_summary(
             key(imp).into(),
             json!({"ns": ns.map(Interval::json), "insns": ins.map(Interval::json)}),
         );
-    }
-    for k in NOT_RUN {
-        insn.insert(k.into(), Value::Null);
-        cap.insert(k.into(), Value::Null);
     }
     o.insert("insn_per_pkt".into(), Value::Object(insn));
     o.insert("capacity".into(), Value::Object(cap));

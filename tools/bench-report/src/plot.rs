@@ -21,6 +21,7 @@ fn color(imp: Impl) -> RGBColor {
         Impl::Epoll => RGBColor(220, 130, 0),
         Impl::Iouring => RGBColor(140, 60, 170),
         Impl::IouringZc => RGBColor(200, 110, 220),
+        Impl::Gstreamer => RGBColor(0, 150, 160),
         Impl::Floor => RGBColor(110, 110, 110),
         Impl::Pktgen => RGBColor(170, 170, 170),
     }
@@ -168,7 +169,7 @@ fn draw(
                     + PathElement::new(vec![(0, 0), (24, 0)], style)
                     + Cross::new((12, 0), 4, c.stroke_width(2))
             }),
-            Impl::Iouring | Impl::IouringZc | Impl::Floor | Impl::Pktgen => {
+            Impl::Iouring | Impl::IouringZc | Impl::Gstreamer | Impl::Floor | Impl::Pktgen => {
                 legend.legend(move |(x, y)| {
                     EmptyElement::at((x, y)) + PathElement::new(vec![(0, 0), (24, 0)], style)
                 })
@@ -194,7 +195,7 @@ fn draw(
             Impl::Epoll => {
                 chart.draw_series(xy.iter().map(|&p| Cross::new(p, 4, c.stroke_width(2))))?;
             }
-            Impl::Iouring | Impl::IouringZc => {
+            Impl::Iouring | Impl::IouringZc | Impl::Gstreamer => {
                 chart.draw_series(xy.iter().map(|&p| Circle::new(p, 3, c.stroke_width(2))))?;
             }
             Impl::Floor | Impl::Pktgen => {}

@@ -15,7 +15,7 @@ use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, UdpSocket};
 use std::process::exit;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The UDP END frame is sent this many times, 10 ms apart.
 const END_COPIES: u32 = omss_media::stats::UDP_END_COPIES as u32;
@@ -79,6 +79,10 @@ struct Args {
     /// TCP: start streaming only after N connections (all streams).
     #[arg(long, default_value_t = 0, value_name = "N")]
     wait_clients: u64,
+    /// TCP: once --wait-clients connected, wait this long more before streaming (a relay
+    /// that connects to its source before its subscribers join).
+    #[arg(long, default_value_t = 0.0, value_name = "SECS")]
+    start_delay: f64,
     /// TCP: close a peer whose unsent backlog exceeds this many bytes.
     #[arg(long, default_value_t = 4 << 20, value_name = "BYTES")]
     max_backlog: usize,
@@ -186,6 +190,9 @@ fn validate(a: &Args) -> Result<(), String> {
     }
     if a.duration.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
         return Err("--duration must be a number of seconds >= 0".into());
+    }
+    if !(a.start_delay.is_finite() && (0.0..=3600.0).contains(&a.start_delay)) {
+        return Err("--start-delay must be 0..=3600 seconds".into());
     }
     if a.reorder_every == 1 {
         return Err("--reorder-every must be >= 2".into());
@@ -565,6 +572,10 @@ fn run_tcp(a: &Args, faults: &Faults) -> io::Result<Vec<StreamStats>> {
     );
     let mut events = Events::with_capacity(1024);
     while t.accepted < a.wait_clients && !stop_requested() {
+        t.poll(&mut events, Duration::from_millis(100))?;
+    }
+    let start = Instant::now() + Duration::from_secs_f64(a.start_delay);
+    while Instant::now() < start && !stop_requested() {
         t.poll(&mut events, Duration::from_millis(100))?;
     }
     let mut streams = new_streams(a, now_ns());

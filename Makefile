@@ -42,8 +42,9 @@ run: module tools
 check: module module-debug tools
 	@tests/check.sh
 
+# QUICK=1: a 10-minute subset into build/bench; otherwise the full run, written into docs/.
 bench: module tools
-	@tools/bench/run.sh --docs
+	@if [ -n "$(QUICK)" ]; then tools/bench/run.sh --quick; else tools/bench/run.sh --docs; fi
 
 clean:
 	@if [ -n "$(KDIR)" ] || OMSS_QUIET=1 tools/guest/kdir.sh >/dev/null 2>&1; then \

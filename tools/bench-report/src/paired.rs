@@ -379,6 +379,67 @@ fn fmt_interval(i: Option<Interval>, digits: usize) -> String {
     })
 }
 
+/// Targets of the measurement issue on paired ratios: (label, relays, upper bound). The ratio
+/// over a set of relays is taken against the cheapest of them (the best user-space relay).
+const RATIO_TARGETS: [(&str, &[Impl], f64); 4] = [
+    ("OMSS / Daemon", &[Impl::Daemon], 0.30),
+    ("OMSS / OMSS-M", &[Impl::OmssM], 0.70),
+    (
+        "OMSS / best user-space relay",
+        &[
+            Impl::Daemon,
+            Impl::Epoll,
+            Impl::Iouring,
+            Impl::IouringZc,
+            Impl::Gstreamer,
+        ],
+        0.50,
+    ),
+    ("OMSS / pure-transmit floor", &[Impl::Floor], 1.25),
+];
+
+/// Met when the whole interval is at or under the bound, missed when it is all above.
+fn verdict(i: Option<Interval>, bound: f64) -> &'static str {
+    match i {
+        Some(i) if i.hi <= bound => "met",
+        Some(i) if i.lo > bound => "**missed**",
+        Some(_) => "undecided (the interval spans the target)",
+        None => "not measured",
+    }
+}
+
+/// The paired ratio of OMSS over the cheapest (lowest median cost at `n`) of `relays`.
+fn ratio_over_best(ms: &[Measure], proto: Proto, relays: &[Impl], n: u64) -> Option<Interval> {
+    let cost = |imp| {
+        let v: Vec<f64> = by_run(ms, proto, imp, data::FANOUT_PAYLOAD, n)
+            .values()
+            .map(|m| m.ns_per_pkt)
+            .collect();
+        data::median(&v)
+    };
+    let best = relays
+        .iter()
+        .filter_map(|&i| cost(i).map(|c| (c, i)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))?
+        .1;
+    paired_ratio(ms, proto, Impl::Omss, best, n)
+}
+
+/// The targets table on paired ratios, for one protocol.
+pub fn targets_markdown(ms: &[Measure], proto: Proto, n: u64) -> String {
+    let mut s =
+        String::from("| Target | ratio [95 % interval] | bound | result |\n|---|---|---|---|\n");
+    for (label, relays, bound) in RATIO_TARGETS {
+        let r = ratio_over_best(ms, proto, relays, n);
+        s += &format!(
+            "| {label} | {} | <= {bound} | {} |\n",
+            fmt_interval(r, 2),
+            verdict(r, bound)
+        );
+    }
+    s
+}
+
 /// The report's section: paired ratios, instructions per packet and fitted slopes.
 pub fn markdown(ms: &[Measure], payload: &[Measure], points: &[Point]) -> String {
     use std::fmt::Write as _;
@@ -403,6 +464,8 @@ pub fn markdown(ms: &[Measure], payload: &[Measure], points: &[Point]) -> String
              within each repeat: median [95 % bootstrap interval].\n",
             proto.name()
         );
+        s.push_str(&targets_markdown(ms, proto, n));
+        s.push('\n');
         s.push_str("| OMSS over | ratio | repeats paired |\n|---|---|---|\n");
         for other in present.iter().copied().filter(|&i| i != Impl::Omss) {
             let pairs = by_run(ms, proto, Impl::Omss, data::FANOUT_PAYLOAD, n)
@@ -570,6 +633,29 @@ mod tests {
         let r = paired_ratio(&ms, Proto::Udp, Impl::Omss, Impl::Daemon, 100).unwrap();
         assert_eq!((r.median, r.lo, r.hi), (0.5, 0.5, 0.5));
         assert!(paired_ratio(&ms, Proto::Udp, Impl::Omss, Impl::Epoll, 100).is_none());
+    }
+
+    #[test]
+    fn target_verdicts() {
+        let i = |lo, hi| {
+            Some(Interval {
+                median: (lo + hi) / 2.0,
+                lo,
+                hi,
+            })
+        };
+        assert_eq!(verdict(i(0.2, 0.29), 0.30), "met");
+        assert_eq!(verdict(i(0.31, 0.4), 0.30), "**missed**");
+        assert!(verdict(i(0.25, 0.35), 0.30).starts_with("undecided"));
+        assert_eq!(verdict(None, 0.30), "not measured");
+        // The best user-space relay is the cheapest one: here the epoll relay (10 < 20).
+        let ms = vec![
+            m(Impl::Omss, 0, 8.0, true),
+            m(Impl::Daemon, 0, 20.0, true),
+            m(Impl::Epoll, 0, 10.0, true),
+        ];
+        let r = ratio_over_best(&ms, Proto::Udp, &[Impl::Daemon, Impl::Epoll], 100).unwrap();
+        assert_eq!(r.median, 0.8);
     }
 
     #[test]

@@ -194,25 +194,22 @@ pub fn slopes(ms: &[Measure], proto: Proto, imp: Impl) -> (Option<Interval>, Opt
     )
 }
 
-/// The io_uring variant with the lower median CPU per delivered packet at `n` subscribers.
-pub fn better_uring(ms: &[Measure], proto: Proto, n: u64) -> Option<Impl> {
-    let cost = |imp| {
-        let v: Vec<f64> = by_run(ms, proto, imp, data::FANOUT_PAYLOAD, n)
-            .values()
-            .map(|m| m.ns_per_pkt)
-            .collect();
-        data::median(&v)
-    };
-    match (cost(Impl::Iouring), cost(Impl::IouringZc)) {
-        (Some(p), Some(z)) => Some(if z < p {
-            Impl::IouringZc
-        } else {
-            Impl::Iouring
-        }),
-        (Some(_), None) => Some(Impl::Iouring),
-        (None, Some(_)) => Some(Impl::IouringZc),
-        (None, None) => None,
-    }
+/// The median CPU per delivered packet of `imp` at `n` subscribers (valid, lossless runs).
+fn median_cost(ms: &[Measure], proto: Proto, imp: Impl, n: u64) -> Option<f64> {
+    let v: Vec<f64> = by_run(ms, proto, imp, data::FANOUT_PAYLOAD, n)
+        .values()
+        .map(|m| m.ns_per_pkt)
+        .collect();
+    data::median(&v)
+}
+
+/// The cheapest of `relays` (lowest median CPU per delivered packet) at `n` subscribers.
+pub fn cheapest(ms: &[Measure], proto: Proto, relays: &[Impl], n: u64) -> Option<Impl> {
+    relays
+        .iter()
+        .filter_map(|&i| median_cost(ms, proto, i, n).map(|c| (c, i)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, i)| i)
 }
 
 /// The payload where OMSS's fitted cost line (ns per delivered packet = a + b * payload, over
@@ -304,7 +301,7 @@ fn proto_summary(
         );
     }
     // The io_uring relay sends plainly or with zero copy, whichever is cheaper here.
-    let uring = n.and_then(|n| better_uring(ms, proto, n));
+    let uring = n.and_then(|n| cheapest(ms, proto, &[Impl::Iouring, Impl::IouringZc], n));
     let r = n
         .zip(uring)
         .and_then(|(n, u)| paired_ratio(ms, proto, Impl::Omss, u, n));
@@ -408,21 +405,9 @@ fn verdict(i: Option<Interval>, bound: f64) -> &'static str {
     }
 }
 
-/// The paired ratio of OMSS over the cheapest (lowest median cost at `n`) of `relays`.
+/// The paired ratio of OMSS over the cheapest of `relays`.
 fn ratio_over_best(ms: &[Measure], proto: Proto, relays: &[Impl], n: u64) -> Option<Interval> {
-    let cost = |imp| {
-        let v: Vec<f64> = by_run(ms, proto, imp, data::FANOUT_PAYLOAD, n)
-            .values()
-            .map(|m| m.ns_per_pkt)
-            .collect();
-        data::median(&v)
-    };
-    let best = relays
-        .iter()
-        .filter_map(|&i| cost(i).map(|c| (c, i)))
-        .min_by(|a, b| a.0.total_cmp(&b.0))?
-        .1;
-    paired_ratio(ms, proto, Impl::Omss, best, n)
+    paired_ratio(ms, proto, Impl::Omss, cheapest(ms, proto, relays, n)?, n)
 }
 
 /// The targets table on paired ratios, for one protocol.

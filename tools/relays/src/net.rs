@@ -99,6 +99,38 @@ impl Sinks {
     }
 }
 
+/// The sinks' sockets, open: connected UDP senders, or accepted TCP connections.
+pub enum SinkSockets {
+    Udp(Vec<UdpSocket>),
+    Tcp(Vec<TcpStream>),
+}
+
+impl SinkSockets {
+    /// Opens the sinks of `--sink-udp` (a connected sender each) or `--sink-tcp-listen`.
+    pub fn open(a: &Args) -> Result<SinkSockets, String> {
+        Ok(match Sinks::open(a)? {
+            Sinks::Udp(addrs) => SinkSockets::Udp(
+                addrs
+                    .iter()
+                    .map(|d| {
+                        let s = udp_sender_for(d)?;
+                        s.connect(d).map_err(|e| format!("connect {d}: {e}"))?;
+                        Ok(s)
+                    })
+                    .collect::<Result<_, String>>()?,
+            ),
+            Sinks::Tcp(v) => SinkSockets::Tcp(v),
+        })
+    }
+
+    pub fn fds(&self) -> Vec<RawFd> {
+        match self {
+            SinkSockets::Udp(v) => v.iter().map(|s| s.as_raw_fd()).collect(),
+            SinkSockets::Tcp(v) => v.iter().map(|s| s.as_raw_fd()).collect(),
+        }
+    }
+}
+
 /// Listens on `addr` and accepts `n` subscribers.
 pub fn accept_sinks(addr: SocketAddr, n: usize) -> Result<Vec<TcpStream>, String> {
     let l = TcpListener::bind(addr).map_err(|e| format!("listen {addr}: {e}"))?;

@@ -5,9 +5,9 @@
 
 use clap::Parser;
 use omss_relays::args::{exit_status, install_stop_signals};
-use omss_relays::{sys, Args, Report, Sinks, Source, Stats};
+use omss_relays::net::SinkSockets;
+use omss_relays::{sys, Args, Report, Source, Stats};
 use std::fs::OpenOptions;
-use std::net::{TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -35,25 +35,8 @@ fn run(a: &Args) -> Result<(), String> {
         .write(true)
         .open("/dev/omss_floor")
         .map_err(|e| format!("/dev/omss_floor: {e} (is omss_floor.ko loaded?)"))?;
-    let udp: Vec<UdpSocket>;
-    let tcp: Vec<TcpStream>;
-    let sinks: Vec<i32> = match Sinks::open(a)? {
-        Sinks::Udp(addrs) => {
-            udp = addrs
-                .iter()
-                .map(|d| {
-                    let s = omss_relays::net::udp_sender_for(d)?;
-                    s.connect(d).map_err(|e| format!("connect {d}: {e}"))?;
-                    Ok(s)
-                })
-                .collect::<Result<_, String>>()?;
-            udp.iter().map(|s| s.as_raw_fd()).collect()
-        }
-        Sinks::Tcp(v) => {
-            tcp = v;
-            tcp.iter().map(|s| s.as_raw_fd()).collect()
-        }
-    };
+    let socks = SinkSockets::open(a)?;
+    let sinks = socks.fds();
     let source = Source::open(a)?;
     eprintln!("ready");
     // A UDP source ends on its receive timeout: wait for the stream's first packet, then

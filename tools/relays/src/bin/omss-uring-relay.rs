@@ -16,10 +16,10 @@
 use clap::Parser;
 use io_uring::{cqueue, opcode, types, IoUring};
 use omss_relays::args::{exit_status, install_stop_signals};
-use omss_relays::{net, Args, Report, Sinks, Source, Stats, StopClock};
+use omss_relays::net::SinkSockets;
+use omss_relays::{Args, Report, Source, Stats, StopClock};
 use std::collections::VecDeque;
-use std::net::{TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -202,25 +202,8 @@ fn run(cli: &Cli) -> Result<(), String> {
         "auto" => cli.zc_min,
         m => return Err(format!("--send: {m:?} is not plain, zc or auto")),
     };
-    let udp: Vec<UdpSocket>;
-    let tcp_sinks: Vec<TcpStream>;
-    let fds: Vec<RawFd> = match Sinks::open(a)? {
-        Sinks::Udp(addrs) => {
-            udp = addrs
-                .iter()
-                .map(|d| {
-                    let s = net::udp_sender_for(d)?;
-                    s.connect(d).map_err(|e| format!("connect {d}: {e}"))?;
-                    Ok(s)
-                })
-                .collect::<Result<_, String>>()?;
-            udp.iter().map(|s| s.as_raw_fd()).collect()
-        }
-        Sinks::Tcp(v) => {
-            tcp_sinks = v;
-            tcp_sinks.iter().map(|s| s.as_raw_fd()).collect()
-        }
-    };
+    let socks = SinkSockets::open(a)?;
+    let fds = socks.fds();
     let source = Source::open(a)?;
     let size = a.packet_size();
     let bufs: Vec<Box<[u8]>> = (0..BUFS)

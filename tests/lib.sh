@@ -85,13 +85,14 @@ json_num() { sed -n "s/.*\"$2\": *\([0-9.eE+-]*\).*/\1/p" "$1" | head -1; }
 # Streams COUNT frames (1400 B, $RATE kbit/s, default 1000) from src through an OMSS session
 # on relay to N sinks, and $CLIENT_N (default N) subscribers on sub check them with
 # $CLIENT_CHECKS (default: no loss, no errors, all COUNT frames) plus $CLIENT_ARGS.
+# $RELAY_CMD replaces `omssctl relay --mode MODE` (another relay with the same command line).
 # Leaves the client's JSON in $R/client.json, the relay's in $R/relay.json and exit codes in
 # $client_rc and $relay_rc.
 R=/tmp/relay
 relay_run() {
 	local proto=$1 mode=$2 n=$3 count=$4
 	shift 4
-	local cn=${CLIENT_N:-$n} rate=${RATE:-1000}
+	local cn=${CLIENT_N:-$n} rate=${RATE:-1000} cmd=${RELAY_CMD:-omssctl relay --mode $mode}
 	local checks=${CLIENT_CHECKS---max-loss 0 --max-errors 0 --min-packets $count}
 	rm -rf $R && mkdir -p $R
 	if [ "$proto" = udp ]; then
@@ -99,8 +100,8 @@ relay_run() {
 			$checks $WAIT_CLIENT $CLIENT_ARGS --json >$R/client.json 2>$R/client.err &
 		local cpid=$!
 		sleep 0.5
-		in_relay omssctl relay --source-udp $RELAY_SRC_IP:5000 --sink-udp $SUB_IP:7000 -n "$n" \
-			--mode "$mode" --idle-exit 1.5 $WAIT_RELAY --json "$@" >$R/relay.json 2>$R/relay.err &
+		in_relay $cmd --source-udp $RELAY_SRC_IP:5000 --sink-udp $SUB_IP:7000 -n "$n" \
+			--idle-exit 1.5 $WAIT_RELAY --json "$@" >$R/relay.json 2>$R/relay.err &
 		local rpid=$!
 		relay_ready $R/relay.err
 		in_src omss-server --proto udp --to $RELAY_SRC_IP:5000 --count "$count" --rate "$rate" 2>$R/server.err
@@ -108,8 +109,8 @@ relay_run() {
 		in_src omss-server --proto tcp --listen $SRC_IP:6000 --wait-clients 1 --count "$count" --rate "$rate" \
 			2>$R/server.err &
 		local spid=$!
-		in_relay omssctl relay --source-tcp $SRC_IP:6000 --sink-tcp-listen $RELAY_SUB_IP:7000 -n "$n" \
-			--mode "$mode" $WAIT_RELAY --json "$@" >$R/relay.json 2>$R/relay.err &
+		in_relay $cmd --source-tcp $SRC_IP:6000 --sink-tcp-listen $RELAY_SUB_IP:7000 -n "$n" \
+			$WAIT_RELAY --json "$@" >$R/relay.json 2>$R/relay.err &
 		local rpid=$!
 		in_sub omss-client --proto tcp --connect $RELAY_SUB_IP:7000 -n "$cn" \
 			$checks $WAIT_CLIENT $CLIENT_ARGS --json >$R/client.json 2>$R/client.err &
@@ -130,7 +131,7 @@ relay_run() {
 # Waits (up to 30 s) until the omssctl relay writing stderr to $1 has set its source.
 relay_ready() {
 	local i=0
-	while [ $i -lt 300 ] && ! grep -q relaying "$1" 2>/dev/null; do
+	while [ $i -lt 300 ] && ! grep -qE 'relaying|^ready' "$1" 2>/dev/null; do
 		sleep 0.1
 		i=$((i + 1))
 	done

@@ -5,7 +5,7 @@ KDIR=$(kernel_dir)
 BZIMAGE=$KDIR/arch/x86/boot/bzImage
 MODULE_KO=$(module_ko)
 BIN=$OMSS_ROOT/target/x86_64-unknown-linux-gnu/release
-GUEST_TOOLS=(omssctl omss-server omss-client omss-abi-test omss-barrier omss-stress omss-fuzz)
+GUEST_TOOLS=(omssctl omss-server omss-client omss-abi-test omss-barrier omss-stress omss-fuzz omss-floor)
 
 check_built() {
 	[ -f "$BZIMAGE" ] || die "no guest kernel at $BZIMAGE (run tools/setup.sh)"
@@ -29,6 +29,9 @@ build_root() {
 	done
 	cp "$OMSS_ROOT/tests/qemu/init" "$root/init" && chmod +x "$root/init"
 	cp "$MODULE_KO" "$root/omss/omss.ko"
+	# The benchmark's floor module, where built for this kernel (tests/omss_floor.sh).
+	local floor=$OMSS_ROOT/build/floor-$OMSS_KERNEL/omss_floor.ko
+	[ -f "$floor" ] && cp "$floor" "$root/omss/"
 	for f in "${GUEST_TOOLS[@]}" "$@"; do cp "$BIN/$f" "$root/omss/bin/"; done
 	cp "$OMSS_ROOT"/tests/*.sh "$root/omss/tests/"
 	echo "root:x:0:0::/:/bin/sh" >"$root/etc/passwd"

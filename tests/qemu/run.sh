@@ -64,6 +64,8 @@ run_one() {
 	esac
 }
 
+# The floor module is new kernel code too: built for this kernel, tested by omss_floor.sh.
+tools/bench/floor/build.sh "$OMSS_KERNEL" || die "building omss_floor.ko failed"
 build_root "$ROOT"
 fail=0 passed=0 failed=0 skipped=0
 for s in "$@"; do

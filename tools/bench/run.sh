@@ -86,8 +86,8 @@ if [[ " $IMPLS " == *" gstreamer "* ]]; then
 	done
 fi
 if [[ " $IMPLS " == *" floor "* ]]; then
-	tools/bench/floor/build.sh || die "building the floor module failed"
-	cp build/floor/omss_floor.ko "$RROOT/omss/"
+	tools/bench/floor/build.sh normal || die "building the floor module failed"
+	cp build/floor-normal/omss_floor.ko "$RROOT/omss/"
 fi
 cp tools/bench/guest-relay.sh "$RROOT/omss/tests/"
 

@@ -76,17 +76,35 @@ pktgen_run() {
 	pg pgctrl start # until stopped
 }
 mark() { omss-barrier wait --listen 0.0.0.0:"$1" --timeout 600 || exit 1; }
-stat() { read -r _ u n s i w q sq st _ </proc/stat; echo "$((u + n + s + q + sq + st)) $((i + w))"; }
+# Per-thread CPU (utime+stime, jiffies) of every task, to say where the time goes; only
+# when profiling (profile.sh), as reading every task's stat costs instructions in the window.
+threads_cpu() { [ -n "${PROFILE:-}" ] || return 0; for f in /proc/[0-9]*/stat; do read -r l <"$f" 2>/dev/null && echo "$l"; done |
+	awk '{ n = NF; print $1, $2, $(n - 38) + $(n - 37) }'; }
+# Packets lost on this side: the NIC's queue, the qdisc, and UDP send errors, so far.
+net_drops() {
+	echo $(($(cat /sys/class/net/eth0/statistics/tx_dropped) +
+		$(tc -s qdisc show dev eth0 | sed -n 's/.*dropped \([0-9]*\).*/\1/p' | head -1) +
+		$(awk '/^Udp:/ { n++; if (n == 2) print $7 }' /proc/net/snmp)))
+}
+# The guest's work at a window's opening edge, after the host took its own snapshot: the
+# same for the idle window and the measured one, so that it cancels out with the idle rate.
+window_open() {
+	read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
+	c1=$(sed -n 's/^ctxt //p' /proc/stat)
+	nd1=$(net_drops)
+}
+window_close() {
+	read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
+	c2=$(sed -n 's/^ctxt //p' /proc/stat)
+	nd2=$(net_drops)
+}
+busy() { echo $(((u2 + n2 + s2 + q2 + sq2 + st2) - (u1 + n1 + s1 + q1 + sq1 + st1))); }
 # The idle guest (timer ticks under TCG), measured in a window the host times.
 mark 9104
-read -r b1 i1 <<EOT
-$(stat)
-EOT
+window_open
 mark 9105
-read -r b2 i2 <<EOT
-$(stat)
-EOT
-echo "BENCH-IDLE busy_jiffies=$((b2 - b1)) idle_jiffies=$((i2 - i1))"
+window_close
+echo "BENCH-IDLE busy_jiffies=$(busy) idle_jiffies=$(((i2 + w2) - (i1 + w1)))"
 mark 9100 # the load is ready (UDP: subscribers bound; TCP: the media server listens)
 if [ "$IMPL" = pktgen ]; then
 	$cmd 2>/tmp/relay.err >/tmp/relay.json &
@@ -107,20 +125,8 @@ else
 	sleep 0.5
 fi
 omss-barrier signal --connect $LOAD:9101 || exit 1
-# Per-thread CPU (utime+stime, jiffies) of every task, to say where the time goes; only
-# when profiling (profile.sh), as reading every task's stat costs instructions in the window.
-threads_cpu() { [ -n "${PROFILE:-}" ] || return 0; for f in /proc/[0-9]*/stat; do read -r l <"$f" 2>/dev/null && echo "$l"; done |
-	awk '{ n = NF; print $1, $2, $(n - 38) + $(n - 37) }'; }
-# Packets lost on this side: the NIC's queue, the qdisc, and UDP send errors, so far.
-net_drops() {
-	echo $(($(cat /sys/class/net/eth0/statistics/tx_dropped) +
-		$(tc -s qdisc show dev eth0 | sed -n 's/.*dropped \([0-9]*\).*/\1/p' | head -1) +
-		$(awk '/^Udp:/ { n++; if (n == 2) print $7 }' /proc/net/snmp)))
-}
 mark 9102
-nd1=$(net_drops)
-read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
-c1=$(sed -n 's/^ctxt //p' /proc/stat)
+window_open
 threads_cpu >/tmp/threads1
 if [ -n "${PROFILE:-}" ]; then # tools/bench/profile.sh: sample the window with perf
 	echo 0 >/proc/sys/kernel/kptr_restrict; echo -1 >/proc/sys/kernel/perf_event_paranoid
@@ -128,9 +134,7 @@ if [ -n "${PROFILE:-}" ]; then # tools/bench/profile.sh: sample the window with 
 	perf=$!
 fi
 mark 9103
-read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
-nd2=$(net_drops)
-c2=$(sed -n 's/^ctxt //p' /proc/stat)
+window_close
 [ -n "${PROFILE:-}" ] && kill -INT $perf && wait $perf
 threads_cpu >/tmp/threads2
 # Delta per thread name (workers pooled), largest first.
@@ -138,7 +142,7 @@ top=$(awk 'NR == FNR { a[$1 " " $2] -= $3; next } { a[$1 " " $2] += $3 }
 	END { for (k in a) if (a[k] > 0) { split(k, p, " "); print a[k], p[2] } }' /tmp/threads1 /tmp/threads2 |
 	sed 's/(\([a-z_-]*\)[/:][0-9]*[:0-9]*)/(\1\/*)/' | awk '{ s[$2] += $1 } END { for (k in s) print s[k], k }' |
 	sort -rn | head -6 | awk '{ printf "%s%s=%s", (NR > 1 ? "," : ""), $2, $1 }')
-echo "BENCH-RELAY busy_jiffies=$(((u2 + n2 + s2 + q2 + sq2 + st2) - (u1 + n1 + s1 + q1 + sq1 + st1)))" \
+echo "BENCH-RELAY busy_jiffies=$(busy)" \
 	"idle_jiffies=$(((i2 + w2) - (i1 + w1))) softirq_jiffies=$((sq2 - sq1)) sys_jiffies=$((s2 - s1))" \
 	"user_jiffies=$((u2 - u1)) ctxt=$((c2 - c1)) net_drops=$((nd2 - nd1)) top=$top"
 [ "$IMPL" = gstreamer ] && [ "$PROTO" = udp ] && gst_udp_end $relay

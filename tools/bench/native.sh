@@ -140,7 +140,8 @@ point() {
 	local tag="$kind-$proto-$impl-$n-$payload-$run" pps count log counter cf why=
 	log=$OUT/logs/$tag.log counter=$OUT/logs/$tag.insns cf=$OUT/logs/$tag.count
 	pps=$(awk "BEGIN { print $RATE * 1000 / ($payload * 8) }")
-	count=$(awk "BEGIN { printf \"%d\", $pps * ($WARMUP + $WINDOW + 8) + 10 }")
+	# The stream outlasts warm-up and window by 3 s (its start is waited for).
+	count=$(awk "BEGIN { printf \"%d\", $pps * ($WARMUP + $WINDOW + 3) + 10 }")
 	# pktgen, the device floor: the guest itself sends N x the stream's packets/s, with the
 	# payload's size, to the subscribers' ports in turn; no media server, no relay.
 	[ "$impl" = pktgen ] && cf=tap

@@ -44,13 +44,13 @@ quick) # about 10 minutes
 	REPEATS=2 WARMUP=2 WINDOW=3
 	FANOUT_N="200" PAYLOAD_N=200 PAYLOADS="64 1400" IMPLS="omss daemon iouring floor"
 	PAYLOAD_IMPLS="omss omss-m" PROTOS="udp tcp" CAPACITY="" EMBEDDED="" ;;
-full)
-	REPEATS=${BENCH_REPEATS:-5} WARMUP=${BENCH_WARMUP:-2} WINDOW=${BENCH_WINDOW:-5}
-	FANOUT_N=${BENCH_FANOUT_N-"50 100 200 400 800"}
-	PAYLOAD_N=${BENCH_PAYLOAD_N:-200} PAYLOADS=${BENCH_PAYLOADS-"64 256 1024 1400"}
+full) # about 80 minutes on these machines: ~16 s a point, 230 points, then the capacities
+	REPEATS=${BENCH_REPEATS:-5} WARMUP=${BENCH_WARMUP:-2} WINDOW=${BENCH_WINDOW:-4}
+	FANOUT_N=${BENCH_FANOUT_N-"200 1000"}
+	PAYLOAD_N=${BENCH_PAYLOAD_N:-200} PAYLOADS=${BENCH_PAYLOADS-"64 256 1400"}
 	IMPLS=${BENCH_IMPLS:-"omss omss-m daemon epoll iouring iouring-zc gstreamer floor pktgen"} PAYLOAD_IMPLS="omss omss-m" PROTOS=${BENCH_PROTOS:-"udp tcp"}
 	# Capacity searches, PROTO:IMPL:START:MAX; the embedded test's, IMPL:START:MAX (TCP).
-	CAPACITY=${BENCH_CAPACITY-"$(for p in udp tcp; do for i in omss omss-m daemon epoll iouring; do
+	CAPACITY=${BENCH_CAPACITY-"$(for p in udp tcp; do for i in omss daemon iouring; do
 		printf '%s:%s:400:12800 ' $p $i; done; done)"}
 	EMBEDDED=${BENCH_EMBEDDED-"omss:20:640 omss-m:20:640 daemon:20:640"} ;;
 esac

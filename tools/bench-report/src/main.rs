@@ -112,7 +112,11 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
         if caps.is_empty() {
             p
         } else {
-            p + "### Capacities by bisection\n\n" + &paired::capacities_markdown(&caps) + "\n"
+            p + "### Capacities by bisection\n\n"
+                + &paired::capacities_markdown(&caps)
+                + "\n"
+                + &paired::capacity_targets_markdown(&caps)
+                + "\n"
         }
     });
     if let Some(ms) = &measures {

@@ -544,6 +544,40 @@ pub fn capacities_markdown(caps: &Capacities) -> String {
     s
 }
 
+/// Capacity targets: OMSS over Daemon, at least 2.5 (regular) and 2 (embedded, TCP). A
+/// capacity not reached (the search hit its maximum) is a lower bound.
+pub fn capacity_targets_markdown(caps: &Capacities) -> String {
+    let mut s =
+        String::from("| Capacity target | OMSS / Daemon | bound | result |\n|---|---|---|---|\n");
+    let rows = [
+        ("regular", Proto::Udp, 2.5),
+        ("regular", Proto::Tcp, 2.5),
+        ("embedded", Proto::Tcp, 2.0),
+    ];
+    for (sc, proto, bound) in rows {
+        let get = |imp| caps.get(&(sc.to_string(), proto, imp)).copied();
+        let (cell, result) = match (get(Impl::Omss), get(Impl::Daemon)) {
+            (Some((o, of)), Some((d, df))) if d > 0 => {
+                let r = o as f64 / d as f64;
+                // A capacity not reached is a lower bound: OMSS's makes the ratio a lower
+                // bound, Daemon's an upper bound.
+                let verdict = match (of.is_some(), df.is_some()) {
+                    (_, true) if r >= bound => "met",
+                    (true, _) if r < bound => "**missed**",
+                    _ => "undecided (a capacity above the searched range)",
+                };
+                (format!("{r:.2} ({o} / {d})"), verdict)
+            }
+            _ => ("n/a".to_string(), "not measured"),
+        };
+        s += &format!(
+            "| {sc} {} | {cell} | >= {bound} | {result} |\n",
+            proto.name()
+        );
+    }
+    s
+}
+
 /// The calibration table (`calibration.csv`: op,native_ns,guest_ns,guest_over_native).
 pub fn calibration_markdown(csv: &str) -> String {
     let mut s = String::from(
@@ -675,6 +709,29 @@ mod tests {
         assert_eq!(s["udp"]["capacity"]["omss"], 387);
         assert_eq!(s["embedded_tcp"]["capacity"]["daemon"]["above"], 40);
         assert!(s["embedded_tcp"]["capacity"]["omss"].is_null());
+    }
+
+    #[test]
+    fn capacity_target_verdicts() {
+        let caps = parse_capacities(
+            "scenario,proto,impl,capacity,first_fail,probes\n\
+             regular,udp,omss,1000,1050,6\nregular,udp,daemon,300,320,6\n\
+             regular,tcp,omss,500,520,6\nregular,tcp,daemon,400,420,6\n\
+             embedded,tcp,omss,640,,6\nembedded,tcp,daemon,640,,6\n",
+        );
+        let t = capacity_targets_markdown(&caps);
+        assert!(
+            t.contains("| regular UDP | 3.33 (1000 / 300) | >= 2.5 | met |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| regular TCP | 1.25 (500 / 400) | >= 2.5 | **missed** |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| embedded TCP | 1.00 (640 / 640) | >= 2 | undecided"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -176,10 +176,10 @@ impl Sink {
         self.next_locked(&mut inner)
     }
 
-    /// Counts entry `seq` as done (sent, if `sent`) and finds the next one, under one
-    /// session lock.
-    fn complete_and_next(&self, seq: u64, len: usize, sent: bool) -> Next {
-        if sent {
+    /// Counts entry `seq` as done (`sent` bytes, or skipped) and finds the next one, under
+    /// one session lock.
+    fn complete_and_next(&self, seq: u64, sent: Option<usize>) -> Next {
+        if let Some(len) = sent {
             self.tx_bytes.fetch_add(len as u64, Relaxed);
             self.tx_packets.fetch_add(1, Relaxed);
         }
@@ -233,6 +233,14 @@ impl Sink {
         Ok(Arc::new(Chunk::new(pages, chunk.len()), GFP_KERNEL)?)
     }
 
+    /// A transient error on entry `seq` (no memory, ENOBUFS, an ICMP error on UDP), counted:
+    /// a UDP sink skips the entry and gets the next one; a TCP sink (a byte stream) keeps it
+    /// and tries again soon (`None`).
+    fn transient(&self, seq: u64) -> Option<Next> {
+        self.errors.fetch_add(1, Relaxed);
+        (self.proto == Proto::Udp).then(|| self.complete_and_next(seq, None))
+    }
+
     fn fail(&self, run: &mut SinkRun, err: Error) {
         self.err.store(err.to_errno().abs(), Relaxed);
         self.state.store(uapi::OMSS_SINK_FAILED, Relaxed);
@@ -265,16 +273,14 @@ impl Job for Sink {
                 None => match next.take().unwrap_or_else(|| self.next_entry()) {
                     Next::Entry(seq, chunk) => match self.payload(chunk) {
                         Ok(chunk) => (seq, chunk, 0),
-                        // No memory for a private copy: a UDP sink skips the entry, a TCP
-                        // sink (a byte stream) tries it again soon.
-                        Err(_) => {
-                            self.errors.fetch_add(1, Relaxed);
-                            if self.proto == Proto::Tcp {
-                                return true;
+                        // No memory for a private copy.
+                        Err(_) => match self.transient(seq) {
+                            Some(n) => {
+                                next = Some(n);
+                                continue;
                             }
-                            next = Some(self.complete_and_next(seq, 0, false));
-                            continue;
-                        }
+                            None => return true,
+                        },
                     },
                     Next::Idle => return false,
                     Next::Done => {
@@ -288,7 +294,7 @@ impl Job for Sink {
             let err = match sent.and_then(|n| if n == 0 { Err(EAGAIN) } else { Ok(n) }) {
                 Ok(n) if off + n >= chunk.len() => {
                     self.blocked.store(false, Relaxed);
-                    next = Some(self.complete_and_next(seq, chunk.len(), true));
+                    next = Some(self.complete_and_next(seq, Some(chunk.len())));
                     continue;
                 }
                 Ok(n) => {
@@ -302,22 +308,27 @@ impl Job for Sink {
                     run.current = Some((seq, chunk, off));
                     // Wait for write space; retry once in case it came before the flag.
                     self.blocked.store(true, SeqCst);
+                    // Write space is signalled as the queue drains: a TCP send that found
+                    // no buffer memory with nothing queued gets no wakeup, so it is a
+                    // transient error, tried again soon.
+                    if self.proto == Proto::Tcp && self.sock.write_queued() == 0 {
+                        self.errors.fetch_add(1, Relaxed);
+                        return true;
+                    }
                     if retried {
                         return false;
                     }
                     retried = true;
                 }
-                ErrKind::Transient if self.proto == Proto::Udp => {
-                    self.errors.fetch_add(1, Relaxed);
-                    next = Some(self.complete_and_next(seq, chunk.len(), false));
-                }
-                // A TCP sink keeps the entry and tries again soon (nothing else may wake
-                // it: the stream may have ended).
-                ErrKind::Transient => {
-                    self.errors.fetch_add(1, Relaxed);
-                    run.current = Some((seq, chunk, off));
-                    return true;
-                }
+                // A TCP sink's retry must come from here: nothing else may wake it (the
+                // stream may have ended).
+                ErrKind::Transient => match self.transient(seq) {
+                    Some(n) => next = Some(n),
+                    None => {
+                        run.current = Some((seq, chunk, off));
+                        return true;
+                    }
+                },
                 ErrKind::Fatal => {
                     self.fail(&mut run, err);
                     return false;

@@ -104,6 +104,11 @@ void omss_sk_info(struct socket *sock, struct omss_sk_info *out)
 	out->ulp = inet_csk_has_ulp(sk);
 }
 
+unsigned int omss_sk_wmem_queued(struct socket *sock)
+{
+	return READ_ONCE(sock->sk->sk_wmem_queued);
+}
+
 static void omss_sk_event(struct sock *sk, unsigned int events)
 {
 	void *ctx;

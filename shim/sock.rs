@@ -16,6 +16,7 @@ use kernel::{
 #[expect(improper_ctypes, reason = "struct socket is only passed by pointer")]
 extern "C" {
     fn omss_sk_info(sock: *mut bindings::socket, out: *mut SkInfo);
+    fn omss_sk_wmem_queued(sock: *mut bindings::socket) -> c_uint;
     fn omss_sk_attach(sock: *mut bindings::socket, ctx: *mut c_void, saved: *mut SkSaved) -> c_int;
     fn omss_sk_detach(sock: *mut bindings::socket, ctx: *mut c_void, saved: *const SkSaved);
     fn omss_sock_hold(sock: *mut bindings::socket);
@@ -71,6 +72,13 @@ impl Socket {
         // SAFETY: `self.sock` is a live socket with a `sk`; `info` is valid for write.
         unsafe { omss_sk_info(self.sock.as_ptr(), &mut info) };
         info
+    }
+
+    /// Bytes in the write queue. Write space is signalled only as this drains, so a send
+    /// that failed (`EAGAIN`) with nothing queued will get no wakeup.
+    pub(crate) fn write_queued(&self) -> usize {
+        // SAFETY: `self.sock` is a live socket with a `sk`; the read is a plain load.
+        unsafe { omss_sk_wmem_queued(self.sock.as_ptr()) as usize }
     }
 
     /// Installs OMSS's callbacks, which will call `T::on_event` on `ctx` until the returned

@@ -2,13 +2,16 @@
 # Priority, two sessions of classes 7 and 0 on a relay confined to one worker thread.
 # 1. The verdict, deterministic: with the worker paused, both sessions' sources get a burst
 #    (class 0's first); on resume, the engine's task-run numbers must show every class-7
-#    task run before the first class-0 one.
+#    task run before the first class-0 one. The pause ends when the test ends it, not after
+#    a fixed time, so a slow machine cannot end it before the bursts are in.
 # 2. A figure, not a verdict: both classes as UDP 1->N streams under CPU overload; what the
 #    relay and the subscribers lost and their latency per class are printed.
 . /omss/tests/lib.sh
 ktap_plan 4
 insmod /omss/omss.ko workers=1 workers_max=1 || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
 topology_up || { echo "Bail out! topology setup failed"; exit $KSFT_FAIL; }
+# The paused sources hold a whole burst in their socket buffers (omssctl asks for 4 MiB).
+sysctl -qw net.core.rmem_max=8388608
 T=/tmp/prio
 mkdir -p $T
 
@@ -21,7 +24,8 @@ for c in hi lo; do
 done
 sleep 1
 # Both sessions are made while the worker is paused, so that no task of theirs runs before.
-in_relay omssctl pause --ms 4000 &
+# The pause lasts until omssctl is killed below (it ends with its file).
+omssctl pause --ms 600000 &
 pause=$!
 sleep 0.5
 in_relay omssctl relay --priority 7 --source-udp $RELAY_SRC_IP:5000 --sink-udp $SUB_IP:7000 -n 8 \
@@ -33,6 +37,8 @@ lo_relay=$!
 sleep 1
 in_src omss-server --proto udp --to $RELAY_SRC_IP:5001 --count $B --rate 4000 2>/dev/null
 in_src omss-server --proto udp --to $RELAY_SRC_IP:5000 --count $B --rate 4000 2>/dev/null
+sleep 0.5 # the last datagrams reach the sources' queues
+kill $pause
 wait $pause $hi_relay $lo_relay $hi_client $lo_client
 for c in hi lo; do
 	eval ${c}_first=$(json_num $T/o-$c-relay.json run_first)

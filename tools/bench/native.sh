@@ -144,7 +144,8 @@ point() {
 	count=$(awk "BEGIN { printf \"%d\", $pps * ($WARMUP + $WINDOW + 3) + 10 }")
 	# pktgen, the device floor: the guest itself sends N x the stream's packets/s, with the
 	# payload's size, to the subscribers' ports in turn; no media server, no relay.
-	[ "$impl" = pktgen ] && cf=tap
+	local src=$cf # where delivered packets are counted
+	[ "$impl" = pktgen ] && src=tap
 	printf 'export IMPL=%s PROTO=%s N=%s PAYLOAD=%s PPS_TOTAL=%s HOST_MAC=%s OMSS_PARAMS=%q\n%s\n%s\n' \
 		"$impl" "$proto" "$n" "$payload" "$(awk "BEGIN { printf \"%d\", $pps * $n }")" \
 		"$(ns cat "/sys/class/net/$TAP/address")" "${BENCH_OMSS_PARAMS:-}" \
@@ -154,9 +155,9 @@ point() {
 	qemu_start "$OUT/relay.gz" "$log" "$counter" || { echo "QEMU did not start" >&2; return 1; }
 	local s0 s1 w0 w1 d0 d1 server client
 	barrier signal 300 --connect "$GUEST_IP:9104" || { qemu_wait 1; echo "the guest did not come up" >&2; return 1; }
-	s0=$(snapshot "$counter" "$cf")
+	s0=$(snapshot "$counter" "$src")
 	sleep "$IDLE"
-	s1=$(snapshot "$counter" "$cf")
+	s1=$(snapshot "$counter" "$src")
 	barrier signal 60 --connect "$GUEST_IP:9105"
 	local cargs=(--threads 1 --idle-ms 3000 --timeout 600 --json --count-file "$cf")
 	if [ "$proto" = udp ]; then
@@ -187,15 +188,15 @@ point() {
 		client=$!
 	fi
 	local i=0 first
-	first=$(delivered "$cf")
-	until [ "$(delivered "$cf")" -gt $((first + 10)) ] || [ $i -gt 3000 ]; do sleep 0.1; i=$((i + 1)); done
+	first=$(delivered "$src")
+	until [ "$(delivered "$src")" -gt $((first + 10)) ] || [ $i -gt 3000 ]; do sleep 0.1; i=$((i + 1)); done
 	[ $i -gt 3000 ] && why="no packet reached the subscribers"
 	sleep "$WARMUP"
 	d0=$(ns_drops)
-	w0=$(snapshot "$counter" "$cf" "$server" "$client")
+	w0=$(snapshot "$counter" "$src" "$server" "$client")
 	barrier signal 60 --connect "$GUEST_IP:9102"
 	sleep "$WINDOW"
-	w1=$(snapshot "$counter" "$cf" "$server" "$client")
+	w1=$(snapshot "$counter" "$src" "$server" "$client")
 	d1=$(ns_drops)
 	barrier signal 60 --connect "$GUEST_IP:9103"
 	[ "$impl" = pktgen ] && kill "$server"

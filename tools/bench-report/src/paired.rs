@@ -96,7 +96,7 @@ const RESAMPLES: usize = 4000;
 pub fn median_interval(values: &[f64]) -> Option<Interval> {
     let median = data::median(values)?;
     let mut rng = StdRng::seed_from_u64(0x05EED);
-    let mut meds: Vec<f64> = (0..RESAMPLES)
+    let meds: Vec<f64> = (0..RESAMPLES)
         .map(|_| {
             let s: Vec<f64> = (0..values.len())
                 .map(|_| values[rng.random_range(0..values.len())])
@@ -104,11 +104,18 @@ pub fn median_interval(values: &[f64]) -> Option<Interval> {
             data::median(&s).expect("non-empty")
         })
         .collect();
-    meds.sort_by(f64::total_cmp);
-    Some(Interval {
-        median,
-        lo: meds[RESAMPLES * 25 / 1000],
-        hi: meds[RESAMPLES * 975 / 1000 - 1],
+    percentile_interval(median, meds, 1)
+}
+
+/// `estimate` with the 2.5th and 97.5th percentiles of its bootstrap `samples`; `None` with
+/// fewer than `min` samples (resamples where the estimate did not exist are left out).
+fn percentile_interval(estimate: f64, mut samples: Vec<f64>, min: usize) -> Option<Interval> {
+    samples.sort_by(f64::total_cmp);
+    let k = samples.len();
+    (k >= min.max(1)).then(|| Interval {
+        median: estimate,
+        lo: samples[k * 25 / 1000],
+        hi: samples[k * 975 / 1000 - 1],
     })
 }
 
@@ -157,7 +164,7 @@ pub fn fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 pub fn slope_interval(points: &[(f64, f64)]) -> Option<Interval> {
     let (_, slope) = fit(points)?;
     let mut rng = StdRng::seed_from_u64(0x05EED);
-    let mut slopes: Vec<f64> = (0..RESAMPLES)
+    let slopes: Vec<f64> = (0..RESAMPLES)
         .filter_map(|_| {
             let s: Vec<(f64, f64)> = (0..points.len())
                 .map(|_| points[rng.random_range(0..points.len())])
@@ -165,13 +172,7 @@ pub fn slope_interval(points: &[(f64, f64)]) -> Option<Interval> {
             fit(&s).map(|f| f.1)
         })
         .collect();
-    slopes.sort_by(f64::total_cmp);
-    let k = slopes.len();
-    (k >= 100).then(|| Interval {
-        median: slope,
-        lo: slopes[k * 25 / 1000],
-        hi: slopes[k * 975 / 1000 - 1],
-    })
+    percentile_interval(slope, slopes, 100)
 }
 
 /// Fan-out cost per source packet against subscribers, fitted as a line over every valid
@@ -236,19 +237,13 @@ pub fn crossover(ms: &[Measure], proto: Proto) -> Option<Interval> {
             .map(|_| v[rng.random_range(0..v.len())])
             .collect()
     };
-    let mut xs: Vec<f64> = (0..RESAMPLES)
+    let xs: Vec<f64> = (0..RESAMPLES)
         .filter_map(|_| {
             let (ro, rc) = (pick(&o, &mut rng), pick(&c, &mut rng));
             cross(&ro, &rc)
         })
         .collect();
-    xs.sort_by(f64::total_cmp);
-    let k = xs.len();
-    (k >= RESAMPLES / 2).then(|| Interval {
-        median,
-        lo: xs[k * 25 / 1000],
-        hi: xs[k * 975 / 1000 - 1],
-    })
+    percentile_interval(median, xs, RESAMPLES / 2)
 }
 
 /// The summary key of an implementation.

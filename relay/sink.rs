@@ -303,18 +303,17 @@ impl Job for Sink {
                 }
                 Err(e) => e,
             };
-            match classify(err.to_errno().abs(), self.proto) {
+            let mut kind = classify(err.to_errno().abs(), self.proto);
+            // Write space is signalled as the queue drains: a TCP send that found no buffer
+            // memory with nothing queued would get no wakeup, so it is a transient error.
+            if kind == ErrKind::Again && self.proto == Proto::Tcp && self.sock.write_queued() == 0 {
+                kind = ErrKind::Transient;
+            }
+            match kind {
                 ErrKind::Again => {
                     run.current = Some((seq, chunk, off));
                     // Wait for write space; retry once in case it came before the flag.
                     self.blocked.store(true, SeqCst);
-                    // Write space is signalled as the queue drains: a TCP send that found
-                    // no buffer memory with nothing queued gets no wakeup, so it is a
-                    // transient error, tried again soon.
-                    if self.proto == Proto::Tcp && self.sock.write_queued() == 0 {
-                        self.errors.fetch_add(1, Relaxed);
-                        return true;
-                    }
                     if retried {
                         return false;
                     }

@@ -309,6 +309,12 @@ impl Job for Sink {
             if kind == ErrKind::Again && self.proto == Proto::Tcp && self.sock.write_queued() == 0 {
                 kind = ErrKind::Transient;
             }
+            if kind != ErrKind::Again {
+                // Not a full buffer: no write-space wakeup is due, so new entries must wake
+                // the sink again (a retry that met a transient error would otherwise leave
+                // it blocked for good once its queued packets had all left).
+                self.blocked.store(false, Relaxed);
+            }
             match kind {
                 ErrKind::Again => {
                     run.current = Some((seq, chunk, off));

@@ -100,11 +100,17 @@ impl Task {
     /// Runs the task on a worker (taken from a queue).
     pub(crate) fn run_on_worker(item: ListArc<Self>) {
         let task = item.into_arc();
-        let state = policy::on_pick(task.state.load(Ordering::Acquire));
-        if state != policy::RUNNING {
+        // One atomic step, so that a `retire` meanwhile is never overwritten.
+        let picked = task
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                let new = policy::on_pick(s);
+                (new != s).then_some(new)
+            })
+            .is_ok_and(|old| policy::on_pick(old) == policy::RUNNING);
+        if !picked {
             return; // retired while queued
         }
-        task.state.store(policy::RUNNING, Ordering::Release);
         let run_no = TASKS_RUN.fetch_add(1, Ordering::Relaxed) + 1;
         let more = task.job.run(run_no);
         let Ok(old) = task

@@ -176,6 +176,15 @@ ns_bg() {
 
 # wait_or_kill PID SECS: waits up to SECS for PID to exit, else sends it SIGTERM (then
 # SIGKILL a second later); returns its exit status (143/137 when it had to be killed).
+# exits_within PID SECS: whether PID ends within SECS (it is left running otherwise).
+exits_within() {
+	local left=$(($2 * 10))
+	while [ $left -gt 0 ] && kill -0 "$1" 2>/dev/null; do
+		sleep 0.1
+		left=$((left - 1))
+	done
+	! kill -0 "$1" 2>/dev/null
+}
 wait_or_kill() {
 	local pid=$1 left=$(($2 * 10))
 	while [ $left -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
@@ -242,4 +251,19 @@ dmesg_bad() {
 # e.g. snmp_num Icmp OutDestUnreachs.
 snmp_num() {
 	awk -v p="$1:" -v k="$2" '$1 == p { if (!h) { h = 1; for (i = 2; i <= NF; i++) if ($i == k) c = i; next } if (c) print $c; exit }' /proc/net/snmp
+}
+
+# net_snapshot: where the relay's packets are (printed as diag lines): the veth pair's
+# counters, each CPU's backlog (softnet_stat: processed, dropped, squeezed, in hex), the
+# UDP sockets' queues and drops on both sides, and the UDP counters of both namespaces.
+net_snapshot() {
+	local ns
+	for ns in relay sub; do
+		ip -n $ns -s link | grep -A5 -E '^[0-9]+: (r1|c0)' | tr -s ' \n' ' ' | sed "s/^/# $ns: /"
+		echo
+		diag "$ns udp sockets (local rem st tx_queue:rx_queue ... drops):"
+		ip netns exec $ns awk 'NR > 1 { print "#   " $2, $3, $4, $5, $NF }' /proc/net/udp | head -20
+		diag "$ns Udp: $(ip netns exec $ns sh -c 'grep "^Udp:" /proc/net/snmp | tail -1')"
+	done
+	diag "softnet_stat per CPU: $(awk '{ printf "[%s %s %s] ", $1, $2, $3 }' /proc/net/softnet_stat)"
 }

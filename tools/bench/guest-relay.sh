@@ -62,16 +62,18 @@ gst_udp_end() {
 }
 # The device floor: pktgen sends the relay's traffic, N frames of the payload's size (plus
 # UDP, IP and Ethernet headers) per source packet interval, from eth0, with no socket layer.
-# A burst resends one skb (pktgen's `burst`), so its N frames share a destination port; the
+# A burst resends one skb (pktgen's `burst`), so its frames share a destination port; the
 # port cycles over the N subscribers from burst to burst. Paced per packet instead, pktgen
-# pays a timer wakeup per frame, which no relay pays.
+# pays a timer wakeup per frame, which no relay pays. A burst is at most 128 frames: pktgen
+# ends a burst early when the NIC's ring (256 descriptors) is full, and waits a whole delay.
 pg() { echo "$2" >"/proc/net/pktgen/$1"; }
 pktgen_run() {
 	pg kpktgend_0 rem_device_all && pg kpktgend_0 "add_device eth0" &&
 		pg eth0 "count 0" && pg eth0 "pkt_size $((PAYLOAD + 42))" && pg eth0 "dst $LOAD" &&
 		pg eth0 "dst_mac $HOST_MAC" && pg eth0 "udp_src_min 5000" && pg eth0 "udp_src_max 5000" &&
 		pg eth0 "udp_dst_min 7000" && pg eth0 "udp_dst_max $((7000 + N - 1))" &&
-		pg eth0 "burst $N" && pg eth0 "delay $((1000000000 * N / PPS_TOTAL))" || exit 1
+		pg eth0 "burst $((N < 128 ? N : 128))" &&
+		pg eth0 "delay $((1000000000 * (N < 128 ? N : 128) / PPS_TOTAL))" || exit 1
 	echo "ready" >&2
 	pg pgctrl start # until stopped
 }

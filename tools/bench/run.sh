@@ -44,14 +44,13 @@ quick) # about 10 minutes
 	REPEATS=2 WARMUP=2 WINDOW=3
 	FANOUT_N="200" PAYLOAD_N=200 PAYLOADS="64 1400" IMPLS="omss daemon iouring floor"
 	PAYLOAD_IMPLS="omss omss-m" PROTOS="udp tcp" CAPACITY="" EMBEDDED="" ;;
-full) # about 80 minutes on these machines: ~16 s a point, 230 points, then the capacities
-	REPEATS=${BENCH_REPEATS:-5} WARMUP=${BENCH_WARMUP:-2} WINDOW=${BENCH_WINDOW:-4}
+full) # about 70 minutes on these machines: ~15 s a point, 225 points, then 7 capacity searches
+	REPEATS=${BENCH_REPEATS:-5} WARMUP=${BENCH_WARMUP:-1} WINDOW=${BENCH_WINDOW:-3}
 	FANOUT_N=${BENCH_FANOUT_N-"200 1000"}
 	PAYLOAD_N=${BENCH_PAYLOAD_N:-200} PAYLOADS=${BENCH_PAYLOADS-"64 256 1400"}
 	IMPLS=${BENCH_IMPLS:-"omss omss-m daemon epoll iouring iouring-zc gstreamer floor pktgen"} PAYLOAD_IMPLS="omss omss-m" PROTOS=${BENCH_PROTOS:-"udp tcp"}
 	# Capacity searches, PROTO:IMPL:START:MAX; the embedded test's, IMPL:START:MAX (TCP).
-	CAPACITY=${BENCH_CAPACITY-"$(for p in udp tcp; do for i in omss daemon iouring; do
-		printf '%s:%s:400:12800 ' $p $i; done; done)"}
+	CAPACITY=${BENCH_CAPACITY-"udp:omss:400:12800 udp:daemon:400:12800 tcp:omss:400:6400 tcp:daemon:400:6400"}
 	EMBEDDED=${BENCH_EMBEDDED-"omss:20:640 omss-m:20:640 daemon:20:640"} ;;
 esac
 SEED=${BENCH_SEED:-$(date +%s)}
@@ -97,6 +96,9 @@ points() {
 	for proto in $PROTOS; do
 		for n in $FANOUT_N; do for impl in $IMPLS; do
 			[ "$impl" = pktgen ] && [ "$proto" = tcp ] && continue # raw UDP frames only
+			# tcpserversink refuses connections while 1,000 subscribers connect at once
+			# (ECONNREFUSED after about 780): GStreamer over TCP is measured up to 200.
+			[ "$impl" = gstreamer ] && [ "$proto" = tcp ] && [ "$n" -gt 200 ] && continue
 			echo "fanout $proto $impl $n 1400"
 		done; done
 		for p in $PAYLOADS; do for impl in $PAYLOAD_IMPLS; do echo "payload $proto $impl $PAYLOAD_N $p"; done; done

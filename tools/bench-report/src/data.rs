@@ -566,10 +566,12 @@ pub fn crossover(points: &[Point], proto: Proto, subscribers: u64) -> Crossover 
 
 /// The subscriber count at which CPU-per-packet ratios are taken: the largest
 /// count that every implementation present for `proto` measured without loss
-/// (median loss <= [`LOSS_OK`]). Also returns the implementations considered.
+/// (median loss <= [`LOSS_OK`]). Also returns the implementations considered. The device
+/// floor is not a relay and has no say: pktgen's losses are its own pacing's.
 pub fn comparison_point(points: &[Point], proto: Proto) -> Option<(u64, Vec<Impl>)> {
     let present: Vec<Impl> = Impl::ALL
         .into_iter()
+        .filter(|&i| i != Impl::Pktgen)
         .filter(|&i| points.iter().any(|p| p.proto == proto && p.imp == i))
         .collect();
     if present.is_empty() {
@@ -855,6 +857,10 @@ mod tests {
             / us_at(&pts, Proto::Udp, Impl::Daemon, n).unwrap();
         assert_eq!(ratio, 0.2);
         assert_eq!(comparison_point(&pts, Proto::Tcp), None);
+        // The device floor's losses do not move the comparison point.
+        let mut with_pktgen = pts.clone();
+        with_pktgen.push(point(Impl::Pktgen, 200, 0.5, 0.7));
+        assert_eq!(comparison_point(&with_pktgen, Proto::Udp).unwrap().0, 200);
     }
 
     #[test]

@@ -405,10 +405,13 @@ pub fn render(inp: &Inputs<'_>) -> String {
         s.push('\n');
     }
 
-    // Targets.
-    s.push_str("## Targets\n\n");
-    s.push_str(&targets_markdown(&targets(inp.fanout, inp.payload)));
-    s.push('\n');
+    // Targets: from the paired ratios and the capacity searches where measured; else the
+    // medians' ratios (older result sets).
+    if inp.paired.is_none() {
+        s.push_str("## Targets\n\n");
+        s.push_str(&targets_markdown(&targets(inp.fanout, inp.payload)));
+        s.push('\n');
+    }
 
     if let Some(p) = inp.paired {
         s.push_str("## Paired ratios, instructions per packet and marginal cost\n\n");

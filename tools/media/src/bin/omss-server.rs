@@ -70,6 +70,9 @@ struct Args {
     /// as possible.
     #[arg(long, default_value_t = 256)]
     rate: u64,
+    /// Frames per second per stream, whatever their size (overrides --rate's pace).
+    #[arg(long, value_parser = positive_pps)]
+    pps: Option<f64>,
     /// Frames per stream (the last one is END).
     #[arg(long)]
     count: Option<u64>,
@@ -216,8 +219,21 @@ fn validate(a: &Args) -> Result<(), String> {
     port_add(addr, span - 1).map(|_| ())
 }
 
+/// The pace: `--pps` if given, else what `--rate` makes of the frame size.
+fn interval(a: &Args) -> u64 {
+    a.pps
+        .map_or_else(|| interval_ns(a.size, a.rate), |p| (1e9 / p) as u64)
+}
+
+fn positive_pps(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p.is_finite() && p > 0.0 => Ok(p),
+        _ => Err(format!("{s}: a positive number of frames per second")),
+    }
+}
+
 fn new_streams(a: &Args, start: u64) -> Vec<Stream> {
-    let iv = interval_ns(a.size, a.rate);
+    let iv = interval(a);
     let stop_ns = a.duration.map(|d| start + (d * 1e9) as u64);
     (0..a.streams)
         .map(|i| Stream {
@@ -284,7 +300,7 @@ fn main() {
             proto: a.proto,
             size: a.size,
             rate_kbps: a.rate,
-            interval_ns: interval_ns(a.size, a.rate),
+            interval_ns: interval(&a),
             elapsed_s,
             total,
             streams: &stats,

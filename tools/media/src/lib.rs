@@ -8,8 +8,10 @@
 //! - [`sys`]: small OS helpers (monotonic clock, rlimits, signals, ports).
 //! - [`pace`]: the server's schedule and fault-injection plan.
 //! - [`fanout`]: the server's per-peer TCP send queue.
+//! - [`http`]: the client's HTTP mode (URL, request, response header check).
 
 pub mod fanout;
+pub mod http;
 pub mod pace;
 pub mod report;
 pub mod stats;

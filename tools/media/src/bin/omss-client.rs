@@ -1,16 +1,19 @@
 //! omss-client: media client emulator. Opens N subscribers (UDP sockets or
 //! TCP connections), verifies every frame and reports exact loss, integrity
 //! errors and latency. See `--help` and `omss_media::stats` for definitions.
+//! `--http URL` subscribes through an HTTP server (omss-httpd): the response header is
+//! checked, then the byte stream (concatenated datagrams) is verified as TCP's is.
 
 use clap::{Parser, ValueEnum};
 use mio::event::Source;
 use mio::net::{TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
+use omss_media::http;
 use omss_media::report::{render, Limits, Report};
 use omss_media::stats::{SubReport, SubStats, UDP_END_COPIES};
 use omss_media::sys::{self, now_ns, port_add};
 use omss_media::wire::{self, Item};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::process::exit;
 use std::sync::atomic::{
@@ -41,6 +44,11 @@ struct Args {
     /// UDP: subscriber j binds IP:PORT+j.
     #[arg(long, value_name = "IP:PORT")]
     bind: Option<SocketAddr>,
+    /// HTTP (repeatable): subscriber j sends GET for URL number j % (number of URLs),
+    /// checks the 200 response header, then verifies the byte stream as TCP does (a UDP
+    /// stream's datagrams, concatenated). Replaces --proto, --bind and --connect.
+    #[arg(long, value_name = "http://IP:PORT/PATH")]
+    http: Vec<String>,
     /// TCP: subscriber j connects to IP:PORT + (j % STREAMS).
     #[arg(long, value_name = "IP:PORT")]
     connect: Option<SocketAddr>,
@@ -265,8 +273,46 @@ fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<std::net::TcpStrea
     }
 }
 
+/// Connects to an HTTP server, sends the request and checks the response header; returns
+/// the connection and the stream bytes that came with the header.
+fn http_open(
+    url: &str,
+    timeout: Duration,
+) -> Result<(SocketAddr, std::net::TcpStream, Vec<u8>), String> {
+    let (addr, path) = http::parse_url(url)?;
+    let mut s = connect(addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(timeout.max(Duration::from_millis(100))))
+        .map_err(|e| e.to_string())?;
+    s.write_all(http::request(addr, &path).as_bytes())
+        .map_err(|e| format!("{url}: sending the request: {e}"))?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s
+            .read(&mut chunk)
+            .map_err(|e| format!("{url}: reading the response header: {e}"))?;
+        if n == 0 {
+            return Err(format!("{url}: closed before a complete response header"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(len) = http::check_head(&buf).map_err(|e| format!("{url}: {e}"))? {
+            s.set_read_timeout(None).map_err(|e| e.to_string())?;
+            return Ok((addr, s, buf.split_off(len)));
+        }
+    }
+}
+
 fn open(a: &Args, j: usize) -> Result<Sub, String> {
+    let mut pending = Vec::new();
     let (addr, sock, end_copies) = match a.proto {
+        _ if !a.http.is_empty() => {
+            let url = &a.http[j % a.http.len()];
+            let (addr, s, rest) = http_open(url, Duration::from_secs_f64(a.connect_timeout))?;
+            s.set_nonblocking(true).map_err(|e| e.to_string())?;
+            pending = rest;
+            // A UDP stream behind the server: its END comes as many times as UDP sends it.
+            (addr, Sock::Tcp(TcpStream::from_std(s)), UDP_END_COPIES)
+        }
         Proto::Udp => {
             let addr = port_add(a.bind.expect("validated"), j as u64)?;
             let s = std::net::UdpSocket::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
@@ -289,7 +335,7 @@ fn open(a: &Args, j: usize) -> Result<Sub, String> {
         addr,
         sock,
         stats: SubStats::new(end_copies),
-        pending: Vec::new(),
+        pending,
         done: false,
         stalled: a.stall.contains(&j) || a.reset.contains(&j),
     })
@@ -300,11 +346,22 @@ fn validate(a: &Args) -> Result<(), String> {
         return Err("--subscribers, --threads and --streams must be >= 1".into());
     }
     let bad_addr = match a.proto {
+        _ if !a.http.is_empty() => a.bind.is_some() || a.connect.is_some(),
         Proto::Udp => a.bind.is_none() || a.connect.is_some(),
         Proto::Tcp => a.connect.is_none() || a.bind.is_some(),
     };
     if bad_addr {
-        return Err("UDP needs --bind IP:PORT, TCP needs --connect IP:PORT".into());
+        return Err(
+            "UDP needs --bind IP:PORT, TCP needs --connect IP:PORT, HTTP --http URL alone".into(),
+        );
+    }
+    if let Some(Err(e)) = a
+        .http
+        .iter()
+        .map(|u| http::parse_url(u))
+        .find(|r| r.is_err())
+    {
+        return Err(e);
     }
     if let Some(&j) = a.stall.iter().find(|&&j| j >= a.subscribers) {
         return Err(format!("--stall-subscriber {j}: no such subscriber"));

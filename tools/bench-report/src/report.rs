@@ -447,7 +447,11 @@ pub fn render(inp: &Inputs<'_>) -> String {
         s.push_str(&results_table(&pts, false));
         s.push('\n');
     }
-    s.push_str("### Capacities\n\n");
+    s.push_str(
+        "### Largest fan-out point without loss\n\nBy loss alone, from the fan-out points \
+         above; the capacities by bisection (where measured) add the CPU, drop and latency \
+         criteria.\n\n",
+    );
     match inp.fanout {
         Some(f) if !f.is_empty() => {
             s.push_str("| Implementation | UDP | TCP |\n|---|---|---|\n");

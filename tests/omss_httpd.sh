@@ -7,7 +7,9 @@
 # its stream close after the linger. (2) 64 concurrent clients on 2 streams: one stops
 # reading, 8 join late, 8 leave mid-stream; the others lose nothing. (3) Copy mode and the
 # user-space copy mode serve the same bytes. (4) An IPv6 unicast source. Then no session is
-# left, and rmmod.
+# left, and rmmod. On the debug kernel the verdicts that need the guest to keep real-time
+# pace (header timeout, limits while clients register, linger, the 64-client run's counts
+# and loss) are skipped; their scenarios still run under lockdep, KASAN and kmemleak.
 . /omss/tests/lib.sh
 ktap_plan 38
 insmod /omss/omss.ko || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
@@ -127,13 +129,13 @@ t0=$(date +%s)
 (printf "GET /udp/$G:5000 HTTP/1.1\r\n"; sleep $((HT / 1000 + 2))) |
 	in_sub timeout 10 nc $RELAY_SUB_IP $PORT >$L/e408.out 2>/dev/null
 diag "slow loris: $(head -1 $L/e408.out | tr -d '\r') after $(($(date +%s) - t0)) s"
-check "408 for a header that does not arrive within the timeout" answered e408 408
+check_timed "408 for a header that does not arrive within the timeout" answered e408 408
 diag "4th client of a stream: $(ask e503a "GET /udp/$G:5000 HTTP/1.1\r\n\r\n")"
-check "503 over the per-stream limit" answered e503a 503
+check_timed "503 over the per-stream limit" answered e503a 503
 diag "6th client: $(ask e503b "GET /udp/$G:5003 HTTP/1.1\r\n\r\n")"
-check "503 over the total limit" answered e503b 503
+check_timed "503 over the total limit" answered e503b 503
 still_served() { kill -0 $sp && [ "$(engine_num sessions)" = 3 ] && wait_clients 5 1; }
-check "after the errors, the streams still flow to 5 clients" still_served
+check_timed "after the errors, the streams still flow to 5 clients" still_served
 # A client leaves mid-stream: its stream closes after the linger, the others go on.
 kill -TERM $leaver
 wait_or_kill $leaver 10
@@ -141,7 +143,7 @@ leaver_rc=$?
 check "a leaving client got clean data until it left (rc=$leaver_rc)" [ $leaver_rc = 0 ]
 # serving N S: N clients on S streams, S sessions (OMSS modes).
 serving() { wait_clients $1 && wait_streams $2 && [ "$(engine_num sessions)" = $2 ]; }
-check "its stream closed after the linger: 2 streams, 2 sessions" serving 4 2
+check_timed "its stream closed after the linger: 2 streams, 2 sessions" serving 4 2
 wait_or_kill $sp 60 >/dev/null
 wait_or_kill $refa 60
 refa_rc=$?
@@ -183,7 +185,7 @@ counted() {
 	[ "$served" = 5 ] && responses 400 2 && responses 404 1 && responses 405 1 && responses 408 1 &&
 		responses 431 1 && responses 503 2
 }
-check "/metrics counted every error (400 x2, 404, 405, 408, 431, 503 x2), 5 streams served" counted
+check_timed "/metrics counted every error (400 x2, 404, 405, 408, 431, 503 x2), 5 streams served" counted
 stop_httpd
 
 # (2) 64 clients on 2 streams, at most 32 per stream and 64 in all: 48 from the start
@@ -204,14 +206,14 @@ wait_streaming
 sleep 1
 ns_bg sub omss-client $URLS -n 8 $CHECKS --json >$L/late.json 2>$L/late.err
 latep=$BG_PID
-check "8 late joiners: 64 clients on 2 streams" wait_clients 64
+check_timed "8 late joiners: 64 clients on 2 streams" wait_clients 64
 diag "65th client: $(ask e503c "GET /udp/$G:5001 HTTP/1.1\r\n\r\n")"
-check "503 for the 65th client while the streams flow" answered e503c 503
+check_timed "503 for the 65th client while the streams flow" answered e503c 503
 kill -TERM $leavep
 wait_or_kill $leavep 10
 leave_rc=$?
 left_clean() { [ $leave_rc = 0 ] && wait_clients 56; }
-check "8 clients left mid-stream with clean data (rc=$leave_rc), 56 remain" left_clean
+check_timed "8 clients left mid-stream with clean data (rc=$leave_rc), 56 remain" left_clean
 status_get status.json >$L/mid.json
 wait_or_kill $sp 60 >/dev/null
 wait_or_kill $mainp 60
@@ -224,10 +226,10 @@ diag "late joiners: $(tail -1 $L/late.err)"
 max_of() { grep -o "\"$1\": [0-9]*" $L/mid.json | sed 's/.*: //' | sort -n | tail -1; }
 diag "mid-stream, with one client not reading: largest lag $(max_of lag), most datagrams lost $(max_of lost)," \
 	"dropped for the slowest: $(grep -o '"entries_dropped": [0-9]*' $L/mid.json | tr '\n' ' ')"
-check "47 reading clients got all $COUNT frames of their stream intact, beside one that stopped reading" \
+check_timed "47 reading clients got all $COUNT frames of their stream intact, beside one that stopped reading" \
 	[ $main_rc = 0 ]
 late_pk=$(json_num $L/late.json packets)
-check "the late joiners lost nothing after they joined ($late_pk frames, fewer than $((8 * COUNT)))" \
+check_timed "the late joiners lost nothing after they joined ($late_pk frames, fewer than $((8 * COUNT)))" \
 	[ $late_rc = 0 -a "${late_pk:-0}" -gt 0 -a "${late_pk:-0}" -lt $((8 * COUNT)) ]
 check "all gone: no stream, no session" serving 0 0
 stop_httpd

@@ -50,8 +50,8 @@ full) # about 70 minutes on these machines: ~15 s a point, 225 points, then 7 ca
 	PAYLOAD_N=${BENCH_PAYLOAD_N:-200} PAYLOADS=${BENCH_PAYLOADS-"64 256 1400"}
 	IMPLS=${BENCH_IMPLS:-"omss omss-m daemon epoll iouring iouring-zc gstreamer floor pktgen"} PAYLOAD_IMPLS="omss omss-m" PROTOS=${BENCH_PROTOS:-"udp tcp"}
 	# Capacity searches, PROTO:IMPL:START:MAX; the embedded test's, IMPL:START:MAX (TCP).
-	CAPACITY=${BENCH_CAPACITY-"udp:omss:400:12800 udp:daemon:400:12800 tcp:omss:400:6400 tcp:daemon:400:6400"}
-	EMBEDDED=${BENCH_EMBEDDED-"omss:20:640 omss-m:20:640 daemon:20:640"} ;;
+	CAPACITY=${BENCH_CAPACITY-"udp:omss:400:12800 udp:daemon:400:12800 udp:iouring:400:12800 tcp:omss:400:6400 tcp:daemon:400:6400"}
+	EMBEDDED=${BENCH_EMBEDDED-"omss:20:1280 omss-m:20:1280 daemon:20:1280"} ;;
 esac
 SEED=${BENCH_SEED:-$(date +%s)}
 # The idle window is as long as the measurement window, so that the guest's own work at the

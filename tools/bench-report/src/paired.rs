@@ -246,6 +246,29 @@ pub fn crossover(ms: &[Measure], proto: Proto) -> Option<Interval> {
     percentile_interval(median, xs, RESAMPLES / 2)
 }
 
+/// `summary.json`'s crossover: the fitted crossing with its interval; else, when OMSS's
+/// fitted cost is already below OMSS-M's at the smallest payload measured, `{"below": that
+/// payload}` (copying never pays in the measured range); else null.
+pub fn crossover_json(ms: &[Measure], proto: Proto) -> Value {
+    if let Some(c) = crossover(ms, proto) {
+        return c.json();
+    }
+    let runs = |imp: Impl| -> Vec<(f64, f64)> {
+        ms.iter()
+            .filter(|m| m.proto == proto && m.imp == imp && m.valid && m.loss_ratio <= LOSS_OK)
+            .map(|m| (m.payload as f64, m.ns_per_pkt))
+            .collect()
+    };
+    let (o, c) = (runs(Impl::Omss), runs(Impl::OmssM));
+    let smallest = o.iter().chain(&c).map(|p| p.0).fold(f64::INFINITY, f64::min);
+    match (fit(&o), fit(&c)) {
+        (Some((ao, bo)), Some((ac, bc))) if ao + bo * smallest < ac + bc * smallest => {
+            json!({ "below": smallest })
+        }
+        _ => Value::Null,
+    }
+}
+
 /// The summary key of an implementation.
 pub fn key(imp: Impl) -> &'static str {
     match imp {
@@ -334,7 +357,7 @@ fn proto_summary(
     o.insert("slope_per_delivered_pkt".into(), Value::Object(slope));
     o.insert(
         "crossover_bytes".into(),
-        crossover(payload, proto).map_or(Value::Null, Interval::json),
+        crossover_json(payload, proto),
     );
     Value::Object(o)
 }
@@ -691,6 +714,24 @@ mod tests {
             "{c:?}"
         );
         assert!(crossover(&ms, Proto::Tcp).is_none());
+        assert_eq!(crossover_json(&ms, Proto::Tcp), Value::Null);
+    }
+
+    #[test]
+    fn crossover_below_the_smallest_payload() {
+        // OMSS cheaper at every payload: the lines cross at a negative payload.
+        let mut ms = Vec::new();
+        for run in 0..3 {
+            for p in [64u64, 256, 1400] {
+                for (imp, a, b) in [(Impl::Omss, 500.0, 1.0), (Impl::OmssM, 900.0, 2.0)] {
+                    let mut x = m(imp, run, a + b * p as f64 + run as f64, true);
+                    x.payload = p;
+                    ms.push(x);
+                }
+            }
+        }
+        assert!(crossover(&ms, Proto::Udp).is_none());
+        assert_eq!(crossover_json(&ms, Proto::Udp), json!({ "below": 64.0 }));
     }
 
     #[test]

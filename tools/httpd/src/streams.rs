@@ -7,10 +7,11 @@
 use crate::request::HttpError;
 use crate::status::{ClientView, Snapshot, StreamView};
 use crate::user_relay::{UserRelay, UserSink};
+use omss_media::sys;
 use omss_uapi::*;
 use omssctl::dev::{errno_text, Device};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;
@@ -137,7 +138,7 @@ impl Hub {
         }
         sock.set_write_timeout(None).ok();
         sock.set_nodelay(true).ok();
-        // For `closed_by_peer`; the kernel's sends do not depend on it (MSG_DONTWAIT).
+        // For `peer_closed`; the kernel's sends do not depend on it (MSG_DONTWAIT).
         if sock.set_nonblocking(true).is_err() {
             return Ok(());
         }
@@ -216,7 +217,7 @@ impl Hub {
             IpAddr::V6(g) if g.is_multicast() => sock.join_multicast_v6(&g, self.cfg.mcast_if6)?,
             _ => {}
         }
-        set_rcvbuf(&sock, self.cfg.rcvbuf);
+        let _ = sys::set_rcvbuf_force(&sock, self.cfg.rcvbuf);
         let path = match self.cfg.mode {
             Mode::User => Path::User(UserRelay::start(sock)?),
             mode => {
@@ -314,7 +315,7 @@ impl Hub {
                 OMSS_SINK_DONE => "done",
                 _ => "failed",
             };
-            if c.state == "active" && c.sock.as_mut().is_some_and(closed_by_peer) {
+            if c.state == "active" && c.sock.as_mut().is_some_and(sys::peer_closed) {
                 c.state = "closed";
             }
             if c.state != "active" {
@@ -386,7 +387,7 @@ fn poll_user(s: &mut Stream) -> bool {
             (c.bytes, c.packets, c.lag, c.lost) = (k.bytes, k.packets, k.lag(), k.lost);
             if k.failed.is_some() {
                 c.state = "failed";
-            } else if closed_by_peer(&mut k.sock) {
+            } else if sys::peer_closed(&mut k.sock) {
                 k.failed = Some(0);
                 c.state = "closed";
             }
@@ -397,39 +398,10 @@ fn poll_user(s: &mut Stream) -> bool {
     true
 }
 
-/// Whether the client closed its side of the connection (or it failed). What it sends is
-/// read and dropped. `sock` must be non-blocking.
-fn closed_by_peer(sock: &mut TcpStream) -> bool {
-    let mut buf = [0u8; 1024];
-    for _ in 0..16 {
-        match sock.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return true,
-        }
-    }
-    false
-}
-
-fn set_rcvbuf(sock: &UdpSocket, bytes: usize) {
-    let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    // SAFETY: `sock` is an open socket and `v` a valid int option value of the given size.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as u32,
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
     use std::net::TcpListener;
 
     const HEAD: &[u8; 64] =

@@ -66,6 +66,42 @@ pub fn set_rcvbuf(sock: &impl AsRawFd, bytes: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// Set SO_RCVBUFFORCE (CAP_NET_ADMIN: beyond net.core.rmem_max), else SO_RCVBUF.
+pub fn set_rcvbuf_force(sock: &impl AsRawFd, bytes: usize) -> io::Result<()> {
+    let v = bytes.min(i32::MAX as usize) as libc::c_int;
+    // SAFETY: valid fd and a pointer to a c_int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &v as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        set_rcvbuf(sock, bytes)
+    }
+}
+
+/// Read and discard what a non-blocking TCP peer sent (a bounded amount); true when it
+/// closed its side or the connection failed.
+pub fn peer_closed(sock: &mut impl std::io::Read) -> bool {
+    let mut buf = [0u8; 4096];
+    for _ in 0..64 {
+        match sock.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
 static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_sig: libc::c_int) {

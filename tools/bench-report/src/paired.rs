@@ -260,7 +260,11 @@ pub fn crossover_json(ms: &[Measure], proto: Proto) -> Value {
             .collect()
     };
     let (o, c) = (runs(Impl::Omss), runs(Impl::OmssM));
-    let smallest = o.iter().chain(&c).map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let smallest = o
+        .iter()
+        .chain(&c)
+        .map(|p| p.0)
+        .fold(f64::INFINITY, f64::min);
     match (fit(&o), fit(&c)) {
         (Some((ao, bo)), Some((ac, bc))) if ao + bo * smallest < ac + bc * smallest => {
             json!({ "below": smallest })
@@ -355,10 +359,7 @@ fn proto_summary(
     o.insert("insn_per_pkt".into(), Value::Object(insn));
     o.insert("capacity".into(), Value::Object(cap));
     o.insert("slope_per_delivered_pkt".into(), Value::Object(slope));
-    o.insert(
-        "crossover_bytes".into(),
-        crossover_json(payload, proto),
-    );
+    o.insert("crossover_bytes".into(), crossover_json(payload, proto));
     Value::Object(o)
 }
 

@@ -294,10 +294,13 @@ impl Job for Sink {
             let err = match sent.and_then(|n| if n == 0 { Err(EAGAIN) } else { Ok(n) }) {
                 Ok(n) if off + n >= chunk.len() => {
                     self.blocked.store(false, Relaxed);
+                    // A later full buffer in this run gets its own retry.
+                    retried = false;
                     next = Some(self.complete_and_next(seq, Some(chunk.len())));
                     continue;
                 }
                 Ok(n) => {
+                    retried = false;
                     run.current = Some((seq, chunk, off + n));
                     continue;
                 }
@@ -318,12 +321,21 @@ impl Job for Sink {
             match kind {
                 ErrKind::Again => {
                     run.current = Some((seq, chunk, off));
-                    // Wait for write space; retry once in case it came before the flag.
-                    self.blocked.store(true, SeqCst);
-                    if retried {
+                    // Wait for write space; retry once in case it came before the flag (a
+                    // full barrier: the write-space side frees, then checks the flag).
+                    self.blocked.swap(true, SeqCst);
+                    if !retried {
+                        retried = true;
+                        continue;
+                    }
+                    // Write space wakes only a socket marked SOCK_NOSPACE, which a full
+                    // buffer sets before it answers EAGAIN. Another EAGAIN (IPsec's larval
+                    // queue, say) is tried again soon instead.
+                    if self.sock.no_space() {
                         return false;
                     }
-                    retried = true;
+                    self.blocked.store(false, Relaxed);
+                    return true;
                 }
                 // A TCP sink's retry must come from here: nothing else may wake it (the
                 // stream may have ended).

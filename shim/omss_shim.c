@@ -109,6 +109,11 @@ unsigned int omss_sk_wmem_queued(struct socket *sock)
 	return READ_ONCE(sock->sk->sk_wmem_queued);
 }
 
+bool omss_sock_nospace(struct socket *sock)
+{
+	return test_bit(SOCK_NOSPACE, &sock->flags);
+}
+
 static void omss_sk_event(struct sock *sk, unsigned int events)
 {
 	void *ctx;
@@ -128,10 +133,26 @@ static void omss_data_ready(struct sock *sk)
 static void omss_write_space(struct sock *sk)
 {
 	struct socket *sock;
+	bool waiting;
 	void *ctx;
 
 	/* As sk_stream_write_space / sock_def_write_space: only once there is room. */
 	if (sk->sk_type == SOCK_STREAM ? !sk_stream_is_writeable(sk) : !sock_writeable(sk))
+		return;
+	/*
+	 * Only a sink that met a full buffer waits for room, and a full buffer sets
+	 * SOCK_NOSPACE before it answers EAGAIN (sock_alloc_send_pskb, sk_stream_wait_memory);
+	 * the sink treats an EAGAIN without the mark as transient. UDP calls this on every
+	 * freed skb: a sink that keeps up pays no lock and no call here.
+	 * The socket is freed after an RCU grace period (sock_free_inode), so it may be read
+	 * under rcu_read_lock() without sk_callback_lock.
+	 */
+	smp_mb(); /* the freed memory before the flag; pairs with the sender's flag, then retry */
+	rcu_read_lock();
+	sock = READ_ONCE(sk->sk_socket);
+	waiting = sock && test_bit(SOCK_NOSPACE, &sock->flags);
+	rcu_read_unlock();
+	if (!waiting)
 		return;
 	read_lock_bh(&sk->sk_callback_lock);
 	ctx = sk->sk_user_data;

@@ -17,6 +17,7 @@ use kernel::{
 extern "C" {
     fn omss_sk_info(sock: *mut bindings::socket, out: *mut SkInfo);
     fn omss_sk_wmem_queued(sock: *mut bindings::socket) -> c_uint;
+    fn omss_sock_nospace(sock: *mut bindings::socket) -> bool;
     fn omss_sk_attach(sock: *mut bindings::socket, ctx: *mut c_void, saved: *mut SkSaved) -> c_int;
     fn omss_sk_detach(sock: *mut bindings::socket, ctx: *mut c_void, saved: *const SkSaved);
     fn omss_sock_hold(sock: *mut bindings::socket);
@@ -79,6 +80,13 @@ impl Socket {
     pub(crate) fn write_queued(&self) -> usize {
         // SAFETY: `self.sock` is a live socket with a `sk`; the read is a plain load.
         unsafe { omss_sk_wmem_queued(self.sock.as_ptr()) as usize }
+    }
+
+    /// Whether the socket is marked as waiting for write space (`SOCK_NOSPACE`), as a send
+    /// that met a full buffer leaves it.
+    pub(crate) fn no_space(&self) -> bool {
+        // SAFETY: `self.sock` is a live socket; the read is an atomic bit test.
+        unsafe { omss_sock_nospace(self.sock.as_ptr()) }
     }
 
     /// Installs OMSS's callbacks, which will call `T::on_event` on `ctx` until the returned

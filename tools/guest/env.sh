@@ -42,6 +42,8 @@ kernel_dir() {
 	case $f in normal) echo "$OMSS_CACHE/kernel-$key" ;; *) echo "$OMSS_CACHE/kernel-$f-$key" ;; esac
 }
 # The omss.ko built for flavour $1 (default $OMSS_KERNEL).
+# OMSS_MODULE_KO overrides it (A/B runs of module variants).
 module_ko() {
+	[ -n "${OMSS_MODULE_KO:-}" ] && { echo "$OMSS_MODULE_KO"; return; }
 	case ${1:-$OMSS_KERNEL} in normal) echo "$OMSS_ROOT/omss.ko" ;; *) echo "$OMSS_ROOT/build/${1:-$OMSS_KERNEL}/omss.ko" ;; esac
 }

@@ -57,6 +57,9 @@ pub struct RelayArgs {
     /// Socket buffer size for the source (SO_RCVBUF), bytes.
     #[arg(long, default_value_t = 4 << 20)]
     rcvbuf: usize,
+    /// Send buffer size of every sink (SO_SNDBUF), bytes (default: the system's).
+    #[arg(long)]
+    sink_sndbuf: Option<usize>,
 }
 
 enum Sock {
@@ -80,6 +83,7 @@ struct Relay {
     listener: Option<TcpListener>,
     next_udp: usize,
     sink_udp: Option<SocketAddr>,
+    sink_sndbuf: Option<usize>,
 }
 
 fn err(what: &str, e: i32) -> String {
@@ -118,6 +122,9 @@ impl Relay {
                     .map_err(|e| format!("connect {dest}: {e}"))?;
                 Sock::Udp(s)
             };
+            if let Some(bytes) = self.sink_sndbuf {
+                set_buf(sock.fd(), libc::SO_SNDBUFFORCE, bytes);
+            }
             let id = self
                 .dev()?
                 .add_sink(self.session, sock.fd())
@@ -196,13 +203,14 @@ pub fn run(device: &str, a: &RelayArgs) -> Result<(), String> {
         listener,
         next_udp: 0,
         sink_udp: a.sink_udp,
+        sink_sndbuf: a.sink_sndbuf,
     };
     r.add(a.sinks)?;
     // The source last, so every sink sees the stream from its start.
     let source = match (a.source_udp, a.source_tcp) {
         (Some(addr), None) => {
             let s = UdpSocket::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
-            set_rcvbuf(s.as_raw_fd(), a.rcvbuf);
+            set_buf(s.as_raw_fd(), libc::SO_RCVBUFFORCE, a.rcvbuf);
             Sock::Udp(s)
         }
         (None, Some(addr)) => Sock::Tcp(connect_retry(addr)?),
@@ -310,14 +318,15 @@ fn connect_retry(addr: SocketAddr) -> Result<TcpStream, String> {
     }
 }
 
-fn set_rcvbuf(fd: i32, bytes: usize) {
-    let v = bytes as libc::c_int;
+/// Sets a socket buffer size option (`SO_RCVBUFFORCE`, `SO_SNDBUFFORCE`), best effort.
+fn set_buf(fd: i32, opt: libc::c_int, bytes: usize) {
+    let v = bytes.min(i32::MAX as usize) as libc::c_int;
     // SAFETY: `fd` is an open socket and `v` a valid int option value of the given size.
     unsafe {
         libc::setsockopt(
             fd,
             libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
+            opt,
             (&v as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as u32,
         );

@@ -265,5 +265,16 @@ net_snapshot() {
 		ip netns exec $ns awk 'NR > 1 { print "#   " $2, $3, $4, $5, $NF }' /proc/net/udp | head -20
 		diag "$ns Udp: $(ip netns exec $ns sh -c 'grep "^Udp:" /proc/net/snmp | tail -1')"
 	done
-	diag "softnet_stat per CPU: $(awk '{ printf "[%s %s %s] ", $1, $2, $3 }' /proc/net/softnet_stat)"
+	# Columns: processed, dropped, time_squeeze, then (field 12) the packets waiting in the
+	# CPU's backlog: a backlog that holds packets across two reads is stuck.
+	diag "softnet_stat per CPU [processed dropped squeezed backlog]:" \
+		"$(awk '{ printf "[%s %s %s %s] ", $1, $2, $3, $12 }' /proc/net/softnet_stat)"
+	diag "NET_RX softirqs per CPU: $(grep NET_RX /proc/softirqs | tr -s ' ')"
+	local p
+	for p in /proc/[0-9]*/comm; do
+		case $(cat "$p" 2>/dev/null) in ksoftirqd/*)
+			diag "$(cat "$p"): $(cut -d' ' -f3,14,15 "${p%comm}stat") (state, utime, stime)" ;;
+		esac
+	done
+	diag "relay qdiscs: $(ip netns exec relay tc -s qdisc 2>&1 | tr -s ' \n' ' ')"
 }

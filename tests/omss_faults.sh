@@ -186,6 +186,16 @@ in_src omss-server --proto udp --to $RELAY_SRC_IP:5000 --count $UDP_COUNT2 --rat
 if ! exits_within $c2 60; then
 	diag "udp phase 2 still running 60 s after its stream: $(omssctl status --json)"
 	net_snapshot
+	sleep 5
+	diag "the same, 5 s later:"
+	net_snapshot
+	diag "the relay's kernel messages: $(dmesg | grep -i omss | tail -5 | tr '\n' ' ')"
+	# What every CPU and every blocked task is doing (sysrq l and w), into the log.
+	if [ -w /proc/sysrq-trigger ]; then
+		echo l >/proc/sysrq-trigger
+		echo w >/proc/sysrq-trigger
+		dmesg | tail -150 | sed 's/^/#   /'
+	fi
 fi
 wait_or_kill $c2 260
 c2_rc=$?

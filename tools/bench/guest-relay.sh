@@ -4,7 +4,8 @@
 # 9100 says the load is ready, the guest answers on the host's 9101 once its relay runs, and
 # 9102/9103 open and close the measurement window. At each edge the guest reads its own
 # /proc/stat, so its view (b) covers the same window as the host's (a) and (c).
-# Parameters come from /omss/env: IMPL (omss|omss-m|daemon|epoll|iouring|iouring-zc|gstreamer|floor|pktgen) PROTO N.
+# Parameters come from /omss/env: IMPL (omss|omss-m|daemon|epoll|iouring|iouring-zc|gstreamer|floor|pktgen,
+# or with PROTO=http: httpd-share|httpd-copy|httpd-user|icecast) PROTO N.
 . /omss/tests/lib.sh
 RELAY=198.18.10.1 LOAD=198.18.10.2
 ip addr add $RELAY/24 dev eth0 && ip link set eth0 up || exit 1
@@ -18,6 +19,8 @@ if [ "$IMPL" = calibrate ]; then # run.sh's calibration: the basic operations, t
 	omss-calibrate --iters "$ITERS" | sed 's/^/BENCH-CALIBRATE /'
 	exit 0
 fi
+# The HTTP servers (tools/bench/http.sh) listen on port 8000 (1F40 in /proc/net/tcp).
+httpd="omss-httpd --listen $RELAY:8000 --max-clients 100000 --max-per-stream 100000"
 case $IMPL in
 omss) insmod /omss/omss.ko $OMSS_PARAMS && cmd="omssctl relay --mode share" ;;
 omss-m) insmod /omss/omss.ko $OMSS_PARAMS && cmd="omssctl relay --mode copy" ;;
@@ -28,6 +31,10 @@ iouring-zc) cmd="omss-uring-relay --send zc" ;;
 floor) insmod /omss/omss_floor.ko && cmd=omss-floor ;;
 pktgen) insmod /omss/pktgen.ko && cmd=pktgen_run ;;
 gstreamer) cmd=gst_relay ;;
+httpd-share) insmod /omss/omss.ko $OMSS_PARAMS && cmd="$httpd --mode share" ;;
+httpd-copy) insmod /omss/omss.ko $OMSS_PARAMS && cmd="$httpd --mode copy" ;;
+httpd-user) cmd="$httpd --mode user" ;;
+icecast) cmd="icecast2 -c /omss/icecast.xml" ;;
 esac
 # GStreamer 1.22 from Debian, as operators run it: udpsrc into multiudpsink with the N
 # subscribers as its clients, or tcpclientsrc into tcpserversink. "ready" once it listens.
@@ -59,6 +66,20 @@ gst_udp_end() {
 		sleep 2
 	done
 	kill "$1"
+}
+# http_end PID: an HTTP server never ends by itself: stop it once the listeners and the
+# source are gone (nothing received for 2 s; at most a minute).
+http_end() {
+	last=-1 i=0
+	while [ $i -lt 30 ]; do
+		now=$(cat /sys/class/net/eth0/statistics/rx_packets)
+		[ "$now" = "$last" ] && break
+		last=$now i=$((i + 1))
+		sleep 2
+	done
+	kill "$1"
+	sleep 1
+	kill -9 "$1" 2>/dev/null
 }
 # The device floor: pktgen sends the relay's traffic, N frames of the payload's size (plus
 # UDP, IP and Ethernet headers) per source packet interval, from eth0, with no socket layer.
@@ -108,7 +129,7 @@ mark 9105
 window_close
 echo "BENCH-IDLE busy_jiffies=$(busy) idle_jiffies=$(((i2 + w2) - (i1 + w1)))"
 mark 9100 # the load is ready (UDP: subscribers bound; TCP: the media server listens)
-if [ "$IMPL" = pktgen ]; then
+if [ "$IMPL" = pktgen ] || [ "$PROTO" = http ]; then
 	$cmd 2>/tmp/relay.err >/tmp/relay.json &
 elif [ "$PROTO" = udp ]; then
 	$cmd --source-udp $RELAY:5000 --sink-udp $LOAD:7000 -n "$N" --idle-exit 3 --duration 600 --json \
@@ -123,6 +144,9 @@ relay=$!
 if [ "$PROTO" = udp ]; then
 	i=0
 	until grep -qE 'relaying|ready' /tmp/relay.err || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
+elif [ "$PROTO" = http ]; then
+	i=0
+	until grep -q ':1F40 00000000:0000 0A' /proc/net/tcp || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
 else
 	sleep 0.5
 fi
@@ -148,6 +172,10 @@ echo "BENCH-RELAY busy_jiffies=$(busy)" \
 	"idle_jiffies=$(((i2 + w2) - (i1 + w1))) softirq_jiffies=$((sq2 - sq1)) sys_jiffies=$((s2 - s1))" \
 	"user_jiffies=$((u2 - u1)) ctxt=$((c2 - c1)) net_drops=$((nd2 - nd1)) top=$top"
 [ "$IMPL" = gstreamer ] && [ "$PROTO" = udp ] && gst_udp_end $relay
+if [ "$PROTO" = http ]; then # omss-httpd's view of its clients (lag, loss), then the end
+	case $IMPL in httpd-*) wget -q -O - "http://$RELAY:8000/status.json" | tr -d '\n' >/tmp/relay.json ;; esac
+	http_end $relay
+fi
 [ "$IMPL" = pktgen ] && pg pgctrl stop && sed -n 's/^ *\(pkts-sofar: [0-9]*\).*/BENCH-PKTGEN \1/p' /proc/net/pktgen/eth0
 wait $relay
 echo "BENCH-RELAY-RC $?"

@@ -162,7 +162,14 @@ point() {
 	s1=$(snapshot "$counter" "$src")
 	barrier signal 60 --connect "$GUEST_IP:9105"
 	local cargs=(--threads 1 --idle-ms 3000 --timeout 600 --json --count-file "$cf")
-	if [ "$proto" = udp ]; then
+	if [ "$proto" = http ]; then # tools/bench/http.sh: the guest's server first, then the load
+		barrier signal 60 --connect "$GUEST_IP:9100"
+		barrier wait 120 --listen "$HOST_IP:9101"
+		if ! http_load "$impl" "$n" "$payload" "$pps" "$tag"; then
+			kill "$server" "$client" 2>/dev/null; kill -9 "$QPID"; wait
+			return 1
+		fi
+	elif [ "$proto" = udp ]; then
 		spawn_load "$BIN/omss-client" --proto udp --bind "$HOST_IP:7000" -n "$n" --rcvbuf 1048576 "${cargs[@]}" \
 			>"$OUT/logs/$tag.client.json" 2>"$OUT/logs/$tag.client.err" &
 		client=$!
@@ -195,13 +202,15 @@ point() {
 	[ $i -gt 3000 ] && why="no packet reached the subscribers"
 	sleep "$WARMUP"
 	d0=$(ns_drops)
+	[ "$proto" = http ] && : >"$OUT/logs/$tag.window" # the listeners' latency counts from here
 	w0=$(snapshot "$counter" "$src" "$server" "$client")
 	barrier signal 60 --connect "$GUEST_IP:9102"
 	sleep "$WINDOW"
 	w1=$(snapshot "$counter" "$src" "$server" "$client")
 	d1=$(ns_drops)
 	barrier signal 60 --connect "$GUEST_IP:9103"
-	[ "$impl" = pktgen ] && kill "$server"
+	# pktgen's stand-in ends here; an HTTP point's media server sends END, and its listeners end.
+	[ "$impl" = pktgen ] || [ "$proto" = http ] && kill "$server"
 	wait "$server" "$client"
 	printf 'BENCH-HOST %s: %s\n' idle0 "$s0" idle1 "$s1" window0 "$w0" window1 "$w1" \
 		drops "$d0 $d1" >>"$log.host" # wall_ns vcpu_ns qemu_ns insns delivered load_ns vcpu_wait_ns
@@ -254,17 +263,17 @@ passes() {
 # capacity SCENARIO PROTO IMPL START MAX: the largest subscriber count that passes, found by
 # doubling from START (at most MAX), then bisecting until it is known within 5 %. Appends a
 # line to $OUT/capacity.csv (scenario,proto,impl,capacity,first_fail,probes) and each probe
-# to $OUT/capacity_probes.csv.
+# to $OUT/capacity_probes.csv; CAP_CSV=NAME writes NAME.csv and NAME_probes.csv instead.
 capacity() {
-	local sc=$1 proto=$2 impl=$3 n=$4 max=$5 lo=0 hi= probes=0 row iv ok
+	local sc=$1 proto=$2 impl=$3 n=$4 max=$5 lo=0 hi= probes=0 row iv ok csv=$OUT/${CAP_CSV:-capacity}
 	iv=$(awk "BEGIN { print 1400 * 8 / $RATE }")
 	probe() {
 		probes=$((probes + 1)) ok=0
 		if row=$(point "cap_$sc" "$proto" "$impl" "$1" 1400 "$probes" 2>"$OUT/logs/why"); then
 			passes "$row" "$iv" && ok=1
-			echo "$sc,$proto,$impl,$1,$ok,$row" >>"$OUT/capacity_probes.csv"
+			echo "$sc,$proto,$impl,$1,$ok,$row" >>"${csv}_probes.csv"
 		else
-			echo "$sc,$proto,$impl,$1,0,FAILED: $(head -c 120 "$OUT/logs/why" | tr ',\n' ';;')" >>"$OUT/capacity_probes.csv"
+			echo "$sc,$proto,$impl,$1,0,FAILED: $(head -c 120 "$OUT/logs/why" | tr ',\n' ';;')" >>"${csv}_probes.csv"
 		fi
 		echo "  capacity $sc $proto $impl: N=$1 $([ $ok = 1 ] && echo passes || echo fails)" >&2
 		[ $ok = 1 ]
@@ -283,7 +292,7 @@ capacity() {
 		n=$(((lo + hi) / 2))
 		if probe "$n"; then lo=$n; else hi=$n; fi
 	done
-	echo "$sc,$proto,$impl,$lo,$hi,$probes" >>"$OUT/capacity.csv"
+	echo "$sc,$proto,$impl,$lo,$hi,$probes" >>"$csv.csv"
 }
 
 COLS="relay_cpu_pct,busy_s,elapsed_s,offered_pkts,delivered_pkts,loss_ratio,guest_busy_s,ns_per_pkt,guest_ns_per_pkt,insn_per_pkt,load_cpu_pct,load_drops,ab_disagree,ab_flag,valid,vcpu_wait_pct,qemu_io_pct,vcpu_raw_pct,relay_drops,p99_ms"

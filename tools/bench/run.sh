@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # OMSS benchmarks, every relay side by side:
-#   tools/bench/run.sh [--smoke | --quick] [--out DIR] [--docs]
+#   tools/bench/run.sh [--smoke | --quick] [--http] [--out DIR] [--docs]
 # Relays: OMSS (share), OMSS-M (copy), Daemon, the epoll relay, the io_uring relay with plain
 # and with zero-copy sends, the pure-transmit floor (tools/bench/floor: one in-kernel send
 # loop, the cost any socket relay pays) and the device floor (pktgen: the frames alone, UDP).
@@ -15,20 +15,25 @@
 # passed 50 % of its core or dropped anything is rejected; a point where (a) and (b)
 # disagree by more than 10 % is flagged. Points run in a shuffled order per repeat.
 # Results: DIR/fanout.csv, DIR/payload.csv, DIR/meta.json, DIR/logs; then omss-bench-report
-# writes the report and the figures (--docs: into docs/).
+# writes the report and the figures (--docs: into docs/). The HTTP front end scenario
+# (tools/bench/http.sh: omss-httpd and Icecast to N HTTP listeners) runs with BENCH_HTTP=1,
+# or alone with --http (--docs then adds its results to docs/results and redraws the report):
+# DIR/http.csv, DIR/http_capacity.csv, DIR/http_meta.json.
 set -uo pipefail
 . "$(dirname "$0")/../../tests/qemu/lib.sh"
 . "$(dirname "$0")/native.sh"
+. "$(dirname "$0")/http.sh"
 cd "$OMSS_ROOT"
 
-mode=full docs=0 OUT=$OMSS_ROOT/build/bench
+mode=full docs=0 OUT=$OMSS_ROOT/build/bench http=${BENCH_HTTP:-0}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) mode=smoke ;;
 	--quick) mode=quick ;;
 	--docs) docs=1 ;;
+	--http) http=only ;;
 	--out) OUT=$2; shift ;;
-	*) die "usage: tools/bench/run.sh [--smoke | --quick] [--out DIR] [--docs]" ;;
+	*) die "usage: tools/bench/run.sh [--smoke | --quick] [--http] [--out DIR] [--docs]" ;;
 	esac
 	shift
 done
@@ -53,6 +58,17 @@ full) # about 70 minutes on these machines: ~15 s a point, 225 points, then 7 ca
 	CAPACITY=${BENCH_CAPACITY-"udp:omss:400:12800 udp:daemon:400:12800 udp:iouring:400:12800 tcp:omss:400:6400 tcp:daemon:400:6400"}
 	EMBEDDED=${BENCH_EMBEDDED-"omss:20:1280 omss-m:20:1280 daemon:20:1280"} ;;
 esac
+# The HTTP scenario: listener counts, servers, and capacity searches (IMPL:START:MAX).
+HTTP_IMPLS=${BENCH_HTTP_IMPLS:-"httpd-share httpd-copy httpd-user icecast"}
+case $mode in
+smoke) HTTP_N=10 HTTP_CAPACITY= ;;
+quick) HTTP_N=100 HTTP_CAPACITY= ;;
+full)
+	HTTP_N=${BENCH_HTTP_N-"100 200 400 800"}
+	HTTP_CAPACITY=${BENCH_HTTP_CAPACITY-"httpd-share:100:6400 httpd-copy:100:6400 httpd-user:100:6400 icecast:100:6400"} ;;
+esac
+[ "$http" = 0 ] && HTTP_N= HTTP_CAPACITY=
+[ "$http" = only ] && IMPLS= PAYLOAD_IMPLS= CAPACITY= EMBEDDED=
 SEED=${BENCH_SEED:-$(date +%s)}
 # The idle window is as long as the measurement window, so that the guest's own work at the
 # window's edges (taking the marks) is in both and cancels out with the idle rate.
@@ -89,6 +105,11 @@ if [[ " $IMPLS " == *" floor "* ]]; then
 	cp build/floor-normal/omss_floor.ko "$RROOT/omss/"
 fi
 cp tools/bench/guest-relay.sh "$RROOT/omss/tests/"
+HROOT=$RROOT # the HTTP points' guest root
+if [ -n "$HTTP_N$HTTP_CAPACITY" ] && [[ " $HTTP_IMPLS " == *" icecast "* ]]; then
+	HROOT=$OUT/relay-root-http
+	http_root "$HROOT"
+fi
 
 # The points of one repeat, one per line: KIND PROTO IMPL N PAYLOAD.
 points() {
@@ -103,6 +124,7 @@ points() {
 		done; done
 		for p in $PAYLOADS; do for impl in $PAYLOAD_IMPLS; do echo "payload $proto $impl $PAYLOAD_N $p"; done; done
 	done
+	for n in $HTTP_N; do for impl in $HTTP_IMPLS; do echo "http http $impl $n 1400"; done; done
 }
 
 # The calibration: a 1,400-byte copy, a syscall and a UDP send, timed natively on the relay's
@@ -125,7 +147,7 @@ calibrate "$([ $mode = smoke ] && echo 2000 || echo 20000)" ||
 	die "the calibration failed (logs: $OUT/logs/calibrate.*)"
 echo "calibration (ns per operation, native and in the guest):"
 column -ts, "$OUT/calibration.csv" | sed 's/^/  /'
-total=$(($(points | wc -l) * REPEATS + $(echo $CAPACITY $EMBEDDED | wc -w)))
+total=$(($(points | wc -l) * REPEATS + $(echo $CAPACITY $EMBEDDED $HTTP_CAPACITY | wc -w)))
 done_=0 failed=0 start=$(date +%s)
 progress() { # progress LABEL RESULT
 	done_=$((done_ + 1))
@@ -136,11 +158,16 @@ progress() { # progress LABEL RESULT
 }
 echo "proto,impl,subscribers,run,$COLS" >"$OUT/fanout.csv"
 echo "proto,impl,payload,subscribers,run,$COLS" >"$OUT/payload.csv"
+rm -f "$OUT"/http*.csv "$OUT/http_meta.json"
+[ "$http" != 0 ] && echo "impl,subscribers,payload,run,$COLS" >"$OUT/http.csv"
 for run in $(seq 0 $((REPEATS - 1))); do
 	while read -r kind proto impl n payload; do
 		label="$kind $proto $impl N=$n ${payload}B run $run"
-		if row=$(point "$kind" "$proto" "$impl" "$n" "$payload" "$run" 2>"$OUT/logs/why"); then
+		root=$RROOT
+		[ "$kind" = http ] && root=$HROOT
+		if row=$(RROOT=$root point "$kind" "$proto" "$impl" "$n" "$payload" "$run" 2>"$OUT/logs/why"); then
 			if [ "$kind" = fanout ]; then echo "$proto,$impl,$n,$run,$row" >>"$OUT/fanout.csv"
+			elif [ "$kind" = http ]; then echo "$impl,$n,$payload,$run,$row" >>"$OUT/http.csv"
 			else echo "$proto,$impl,$payload,$n,$run,$row" >>"$OUT/payload.csv"; fi
 			IFS=, read -r cpu _ _ _ _ loss _ nspp _ ipp lcpu _ _ flag valid <<<"$row"
 			progress "$label" "cpu ${cpu}% ${nspp}ns/pkt ${ipp}insn/pkt loss $loss load ${lcpu}%$([ "$flag" = 1 ] && echo " (a)/(b) disagree")$([ "$valid" = 0 ] && echo " REJECTED: load side")"
@@ -164,6 +191,16 @@ for c in $EMBEDDED; do
 	QEMU_MEM=128M NIC_OPTS=",csum=off,guest_csum=off" capacity embedded tcp "$impl" "$lo" "$max"
 	progress "capacity embedded tcp $impl" "$(tail -1 "$OUT/capacity.csv" | cut -d, -f4) subscribers"
 done
+if [ "$http" != 0 ]; then
+	echo "scenario,proto,impl,capacity,first_fail,probes" >"$OUT/http_capacity.csv"
+	echo "scenario,proto,impl,subscribers,passes,$COLS" >"$OUT/http_capacity_probes.csv"
+	for c in $HTTP_CAPACITY; do
+		IFS=: read -r impl lo max <<<"$c"
+		RROOT=$HROOT CAP_CSV=http_capacity capacity http http "$impl" "$lo" "$max"
+		progress "capacity http $impl" "$(tail -1 "$OUT/http_capacity.csv" | cut -d, -f4) listeners"
+	done
+	http_meta "$OUT/http_meta.json"
+fi
 
 cat >"$OUT/meta.json" <<JSON
 {"date": "$(date -u +%Y-%m-%dT%H:%MZ)", "commit": "$(git rev-parse --short HEAD 2>/dev/null)",
@@ -179,9 +216,16 @@ report_args=(--results "$OUT" --out-docs "$OUT/benchmarks.md" --figures "$OUT/fi
 cp tools/bench/method.md "$OUT/method.md" 2>/dev/null
 # A hand-written analysis belongs to the full run it quotes: write it into $OUT/analysis.md
 # (or docs/results/analysis.md) after the run, and redraw the report.
-if [ $docs -eq 1 ]; then # the report's inputs go with it, so that it can be redrawn
+if [ $docs -eq 1 ] && [ "$http" = only ]; then # the HTTP results join the last full run's
+	mkdir -p docs/results
+	cp "$OUT"/{http.csv,http_capacity.csv,http_capacity_probes.csv,http_meta.json} docs/results/ ||
+		die "cannot copy results to docs/"
+	report_args=(--results docs/results --out-docs docs/benchmarks.md --figures docs/figures)
+	[ -f docs/results/meta.json ] && grep -q '"smoke": true' docs/results/meta.json && report_args+=(--smoke)
+elif [ $docs -eq 1 ]; then # the report's inputs go with it, so that it can be redrawn
 	mkdir -p docs/results
 	cp "$OUT"/{fanout.csv,payload.csv,calibration.csv,capacity.csv,capacity_probes.csv,meta.json,method.md} docs/results/ || die "cannot copy results to docs/"
+	[ "$http" != 0 ] && { cp "$OUT"/http*.csv "$OUT/http_meta.json" docs/results/ || die "cannot copy results to docs/"; }
 	rm -f docs/results/analysis.md # it quoted an earlier run
 	report_args=(--results docs/results --out-docs docs/benchmarks.md --figures docs/figures)
 fi

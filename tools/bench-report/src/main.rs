@@ -1,6 +1,7 @@
 //! omss-bench-report: raw benchmark CSVs -> Figures 6/7 (SVG) and docs/benchmarks.md.
 
 mod data;
+mod http;
 mod paired;
 mod plot;
 mod report;
@@ -151,6 +152,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
     }
 
     let fig_rel = relative(&docs_dir, &cli.figures)?;
+    let http_md = http_section(cli, &fig_rel)?;
     let results = cli.results.display().to_string();
     let md = report::render(&report::Inputs {
         results: &results,
@@ -161,6 +163,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
         calibration: calibration.as_deref(),
         fanout: fanout.as_deref(),
         payload: payload.as_deref(),
+        http: http_md.as_deref(),
         fig_rel: &fig_rel,
         smoke: cli.smoke,
     });
@@ -178,11 +181,40 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
     )));
     let _ = writeln!(
         out,
-        "{summary}\nwrote {} and 4 figures in {}",
+        "{summary}\nwrote {} and {} figures in {}",
         cli.out_docs.display(),
+        4 + http_md.is_some() as u32,
         cli.figures.display()
     );
     Ok(())
+}
+
+/// The HTTP front end section and its figure, when `http.csv` has data; otherwise `None`,
+/// and no figure of an earlier run is left.
+fn http_section(cli: &Cli, fig_rel: &str) -> Result<Option<String>, Box<dyn Error>> {
+    let fig = cli.figures.join(http::FIGURE);
+    let points = read_optional(&cli.results.join("http.csv"))?
+        .map(|t| http::parse(&t))
+        .unwrap_or_default();
+    if points.is_empty() {
+        match fs::remove_file(&fig) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+            _ => return Ok(None),
+        }
+    }
+    http::figure(&fig, &points, cli.smoke).map_err(|e| format!("{}: {e}", fig.display()))?;
+    let caps = read_optional(&cli.results.join("http_capacity.csv"))?
+        .map(|t| http::parse_capacities(&t))
+        .unwrap_or_default();
+    let meta = match read_optional(&cli.results.join("http_meta.json"))? {
+        Some(t) => Some(
+            serde_json::from_str::<serde_json::Value>(&t)
+                .map_err(|e| format!("http_meta.json: {e}"))?,
+        ),
+        None => None,
+    };
+    let meta = meta.as_ref().and_then(|v| v.as_object());
+    Ok(Some(http::markdown(&points, &caps, meta, fig_rel)))
 }
 
 fn main() -> ExitCode {

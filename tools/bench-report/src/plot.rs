@@ -13,36 +13,61 @@ type Res = Result<(), Box<dyn Error>>;
 
 const SIZE: (u32, u32) = (820, 520);
 
-fn color(imp: Impl) -> RGBColor {
+/// How a line's points are marked (`Ring`: on the points only, not in the legend).
+#[derive(Clone, Copy)]
+pub enum Marker {
+    Circle,
+    Triangle,
+    Square,
+    Cross,
+    Ring,
+    None,
+}
+
+fn style(imp: Impl) -> (RGBColor, Marker) {
     match imp {
-        Impl::Omss => RGBColor(200, 30, 30),
-        Impl::OmssM => RGBColor(30, 80, 200),
-        Impl::Daemon => RGBColor(20, 140, 40),
-        Impl::Epoll => RGBColor(220, 130, 0),
-        Impl::Iouring => RGBColor(140, 60, 170),
-        Impl::IouringZc => RGBColor(200, 110, 220),
-        Impl::Gstreamer => RGBColor(0, 150, 160),
-        Impl::Floor => RGBColor(110, 110, 110),
-        Impl::Pktgen => RGBColor(170, 170, 170),
+        Impl::Omss => (RGBColor(200, 30, 30), Marker::Circle),
+        Impl::OmssM => (RGBColor(30, 80, 200), Marker::Triangle),
+        Impl::Daemon => (RGBColor(20, 140, 40), Marker::Square),
+        Impl::Epoll => (RGBColor(220, 130, 0), Marker::Cross),
+        Impl::Iouring => (RGBColor(140, 60, 170), Marker::Ring),
+        Impl::IouringZc => (RGBColor(200, 110, 220), Marker::Ring),
+        Impl::Gstreamer => (RGBColor(0, 150, 160), Marker::Ring),
+        Impl::Floor => (RGBColor(110, 110, 110), Marker::None),
+        Impl::Pktgen => (RGBColor(170, 170, 170), Marker::None),
     }
 }
 
-/// One line of a figure: (x, median, min, max) per point.
-struct Line {
-    imp: Impl,
-    pts: Vec<(f64, f64, f64, f64)>,
+/// One line of a figure: its legend, colour and marker, and (x, median, min, max) per point.
+pub struct Line {
+    pub label: &'static str,
+    pub color: RGBColor,
+    pub marker: Marker,
+    pub pts: Vec<(f64, f64, f64, f64)>,
+}
+
+impl Line {
+    fn of(imp: Impl, pts: Vec<(f64, f64, f64, f64)>) -> Line {
+        let (color, marker) = style(imp);
+        Line {
+            label: imp.name(),
+            color,
+            marker,
+            pts,
+        }
+    }
 }
 
 /// Figure 6: relay CPU % vs subscribers, one line per implementation.
 pub fn fanout_figure(path: &Path, proto: Proto, points: &[Point], smoke: bool) -> Res {
     let lines: Vec<Line> = Impl::ALL
         .into_iter()
-        .map(|imp| Line {
-            imp,
-            pts: series(points, proto, imp)
+        .map(|imp| {
+            let pts = series(points, proto, imp)
                 .iter()
                 .map(|p| (p.subscribers as f64, p.cpu_median, p.cpu_min, p.cpu_max))
-                .collect(),
+                .collect();
+            Line::of(imp, pts)
         })
         .filter(|l| !l.pts.is_empty())
         .collect();
@@ -72,13 +97,13 @@ pub fn payload_figure(
 ) -> Res {
     let lines: Vec<Line> = [Impl::Omss, Impl::OmssM]
         .into_iter()
-        .map(|imp| Line {
-            imp,
-            pts: series(points, proto, imp)
+        .map(|imp| {
+            let pts = series(points, proto, imp)
                 .iter()
                 .filter(|p| Some(p.subscribers) == subscribers)
                 .filter_map(|p| Some((p.payload as f64, p.us_median?, p.us_min?, p.us_max?)))
-                .collect(),
+                .collect();
+            Line::of(imp, pts)
         })
         .filter(|l| !l.pts.is_empty())
         .collect();
@@ -98,7 +123,8 @@ pub fn payload_figure(
     )
 }
 
-fn draw(
+/// A figure of `lines` (a placeholder when there are none); `y_cap` bounds the y axis.
+pub fn draw(
     path: &Path,
     title: &str,
     x_desc: &str,
@@ -142,63 +168,61 @@ fn draw(
         .draw()?;
 
     for line in lines {
-        let c = color(line.imp);
+        let c = line.color;
         let style = c.stroke_width(2);
         let xy: Vec<(f64, f64)> = line.pts.iter().map(|p| (p.0, p.1)).collect();
         let legend = chart
             .draw_series(LineSeries::new(xy.clone(), style))?
-            .label(line.imp.name());
-        match line.imp {
-            Impl::Omss => legend.legend(move |(x, y)| {
+            .label(line.label);
+        match line.marker {
+            Marker::Circle => legend.legend(move |(x, y)| {
                 EmptyElement::at((x, y))
                     + PathElement::new(vec![(0, 0), (24, 0)], style)
                     + Circle::new((12, 0), 4, c.filled())
             }),
-            Impl::OmssM => legend.legend(move |(x, y)| {
+            Marker::Triangle => legend.legend(move |(x, y)| {
                 EmptyElement::at((x, y))
                     + PathElement::new(vec![(0, 0), (24, 0)], style)
                     + TriangleMarker::new((12, 0), 5, c.filled())
             }),
-            Impl::Daemon => legend.legend(move |(x, y)| {
+            Marker::Square => legend.legend(move |(x, y)| {
                 EmptyElement::at((x, y))
                     + PathElement::new(vec![(0, 0), (24, 0)], style)
                     + Rectangle::new([(8, -4), (16, 4)], c.filled())
             }),
-            Impl::Epoll => legend.legend(move |(x, y)| {
+            Marker::Cross => legend.legend(move |(x, y)| {
                 EmptyElement::at((x, y))
                     + PathElement::new(vec![(0, 0), (24, 0)], style)
                     + Cross::new((12, 0), 4, c.stroke_width(2))
             }),
-            Impl::Iouring | Impl::IouringZc | Impl::Gstreamer | Impl::Floor | Impl::Pktgen => {
-                legend.legend(move |(x, y)| {
-                    EmptyElement::at((x, y)) + PathElement::new(vec![(0, 0), (24, 0)], style)
-                })
-            }
+            Marker::Ring | Marker::None => legend.legend(move |(x, y)| {
+                EmptyElement::at((x, y)) + PathElement::new(vec![(0, 0), (24, 0)], style)
+            }),
         };
         chart.draw_series(
             line.pts
                 .iter()
                 .map(|&(x, med, lo, hi)| ErrorBar::new_vertical(x, lo, med, hi, c, 8)),
         )?;
-        match line.imp {
-            Impl::Omss => {
+        match line.marker {
+            Marker::Circle => {
                 chart.draw_series(xy.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
             }
-            Impl::OmssM => {
+            Marker::Triangle => {
                 chart.draw_series(xy.iter().map(|&p| TriangleMarker::new(p, 5, c.filled())))?;
             }
-            Impl::Daemon => {
+            Marker::Square => {
                 chart.draw_series(xy.iter().map(|&p| {
                     EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], c.filled())
                 }))?;
             }
-            Impl::Epoll => {
+            Marker::Cross => {
                 chart.draw_series(xy.iter().map(|&p| Cross::new(p, 4, c.stroke_width(2))))?;
             }
-            Impl::Iouring | Impl::IouringZc | Impl::Gstreamer => {
+            Marker::Ring => {
                 chart.draw_series(xy.iter().map(|&p| Circle::new(p, 3, c.stroke_width(2))))?;
             }
-            Impl::Floor | Impl::Pktgen => {}
+            Marker::None => {}
         }
     }
     chart

@@ -25,6 +25,8 @@ pub struct Inputs<'a> {
     pub fanout: Option<&'a [Point]>,
     /// Aggregated payload-test points; `None` if not measured.
     pub payload: Option<&'a [Point]>,
+    /// The HTTP front end section (`http::markdown`), if measured.
+    pub http: Option<&'a str>,
     /// Figures directory relative to the report (for image links).
     pub fig_rel: &'a str,
     pub smoke: bool,
@@ -514,6 +516,11 @@ pub fn render(inp: &Inputs<'_>) -> String {
             crossover(pts, proto, n)
         );
     }
+    if let Some(h) = inp.http {
+        s.push_str("## HTTP front end\n\n");
+        s.push_str(h);
+        s.push('\n');
+    }
     if let Some(a) = inp.analysis {
         s.push_str("## Where the time goes\n\n");
         s.push_str(a.trim_end());
@@ -595,6 +602,7 @@ mod tests {
             calibration: None,
             fanout: None,
             payload: None,
+            http: None,
             fig_rel: "figures",
             smoke: true,
         };
@@ -606,5 +614,11 @@ mod tests {
         assert!(md.contains("## Bulk fan-out test (Figure 6)\n\nOne relay"));
         assert!(md.matches(NOT_MEASURED).count() >= 5);
         assert!(!md.contains("fig6-fanout-udp.svg"));
+        assert!(!md.contains("## HTTP front end"));
+        let md = render(&Inputs {
+            http: Some("HTTP table.\n"),
+            ..inp
+        });
+        assert!(md.contains("## HTTP front end\n\nHTTP table.\n\n## Where the time goes"));
     }
 }

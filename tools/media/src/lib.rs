@@ -9,9 +9,11 @@
 //! - [`pace`]: the server's schedule and fault-injection plan.
 //! - [`fanout`]: the server's per-peer TCP send queue.
 //! - [`http`]: the client's HTTP mode (URL, request, response header check).
+//! - [`icecast`]: the server's Icecast source mode (source request, answer check).
 
 pub mod fanout;
 pub mod http;
+pub mod icecast;
 pub mod pace;
 pub mod report;
 pub mod stats;

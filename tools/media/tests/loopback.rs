@@ -327,3 +327,76 @@ fn count_file_tracks_packets_received() {
     assert_eq!(read(), Some(600));
     let _ = std::fs::remove_file(&path);
 }
+
+/// A stand-in for Icecast: takes one source request on `listener`, answers it with
+/// `answer`, and returns the request and the stream that followed (to EOF).
+fn fake_icecast(
+    listener: std::net::TcpListener,
+    answer: &'static str,
+) -> JoinHandle<(String, Vec<u8>)> {
+    use std::io::{Read, Write};
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            assert_eq!(s.read(&mut byte).expect("read"), 1, "request cut short");
+            buf.push(byte[0]);
+        }
+        s.write_all(answer.as_bytes()).expect("answer");
+        let mut stream = Vec::new();
+        let _ = s.read_to_end(&mut stream);
+        (String::from_utf8(buf).expect("ASCII request"), stream)
+    })
+}
+
+#[test]
+fn icecast_source_mode() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ice = fake_icecast(
+        listener,
+        "HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\n",
+    );
+    let o = run(
+        SERVER,
+        &format!(
+            "--icecast http://127.0.0.1:{port}/live --icecast-password pw --count 20 --pps 500"
+        ),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (req, stream) = ice.join().unwrap();
+    assert!(req.starts_with("PUT /live HTTP/1.1\r\n"), "{req}");
+    assert!(
+        req.contains("\r\nAuthorization: Basic c291cmNlOnB3\r\n"),
+        "{req}"
+    ); // source:pw
+    let mut seqs = Vec::new();
+    let mut off = 0;
+    while let Some((item, n)) = omss_media::wire::next_item(&stream[off..], true) {
+        match item {
+            omss_media::wire::Item::Frame(f) => seqs.push((f.seq, f.is_end())),
+            other => panic!("not a frame at byte {off}: {other:?}"),
+        }
+        off += n;
+    }
+    let expected: Vec<(u64, bool)> = (0..20).map(|s| (s, s == 19)).collect();
+    assert_eq!(seqs, expected);
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ice = fake_icecast(listener, "HTTP/1.0 401 Authentication Required\r\n\r\n");
+    let o = run(
+        SERVER,
+        &format!("--icecast http://127.0.0.1:{port}/live --count 5"),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("401"));
+    ice.join().unwrap();
+    for bad in [
+        "--icecast http://127.0.0.1:1/",
+        "--icecast http://127.0.0.1:1/m --proto tcp",
+    ] {
+        assert_eq!(run(SERVER, bad).status.code(), Some(2), "{bad}");
+    }
+}

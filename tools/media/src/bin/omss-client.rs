@@ -49,6 +49,10 @@ struct Args {
     /// stream's datagrams, concatenated). Replaces --proto, --bind and --connect.
     #[arg(long, value_name = "http://IP:PORT/PATH")]
     http: Vec<String>,
+    /// HTTP: send this many requests before reading their responses. Icecast answers new
+    /// listeners once per pass of its stream loop: one at a time, they join slowly.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    http_batch: usize,
     /// TCP: subscriber j connects to IP:PORT + (j % STREAMS).
     #[arg(long, value_name = "IP:PORT")]
     connect: Option<SocketAddr>,
@@ -104,6 +108,10 @@ struct Args {
     /// 10 ms, so that a benchmark can count the packets delivered inside its window.
     #[arg(long, value_name = "PATH")]
     count_file: Option<std::path::PathBuf>,
+    /// Latency percentiles count only the packets received once this file exists (a
+    /// benchmark creates it when its measurement window opens).
+    #[arg(long, value_name = "PATH")]
+    latency_from_file: Option<std::path::PathBuf>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -137,6 +145,8 @@ struct Shared {
     last_data_ns: AtomicU64,
     /// Frames received by all workers, for `--count-file`.
     packets: AtomicU64,
+    /// `--latency-from-file` exists: the latency samples taken before are dropped.
+    latency_from: AtomicBool,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
@@ -230,9 +240,19 @@ fn worker(mut subs: Vec<Sub>, sh: &Shared) -> io::Result<Vec<Sub>> {
         poll.registry()
             .register(s.source(), Token(i), Interest::READABLE)?;
     }
+    // An HTTP subscriber may have had its whole stream while the others joined.
+    for s in subs.iter_mut().filter(|s| s.stats.done()) {
+        s.done = true;
+        sh.done.fetch_add(1, SeqCst);
+    }
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 1 << 16];
+    let mut latency_from = false;
     while !sh.stop.load(SeqCst) {
+        if !latency_from && sh.latency_from.load(SeqCst) {
+            latency_from = true;
+            subs.iter_mut().for_each(|s| s.stats.lat_ns.clear());
+        }
         match poll.poll(&mut events, Some(Duration::from_millis(20))) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             r => r?,
@@ -273,18 +293,19 @@ fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<std::net::TcpStrea
     }
 }
 
-/// Connects to an HTTP server, sends the request and checks the response header; returns
-/// the connection and the stream bytes that came with the header.
-fn http_open(
-    url: &str,
-    timeout: Duration,
-) -> Result<(SocketAddr, std::net::TcpStream, Vec<u8>), String> {
+/// Connects to an HTTP server and sends the request.
+fn http_request(url: &str, timeout: Duration) -> Result<(SocketAddr, std::net::TcpStream), String> {
     let (addr, path) = http::parse_url(url)?;
     let mut s = connect(addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
     s.set_read_timeout(Some(timeout.max(Duration::from_millis(100))))
         .map_err(|e| e.to_string())?;
     s.write_all(http::request(addr, &path).as_bytes())
         .map_err(|e| format!("{url}: sending the request: {e}"))?;
+    Ok((addr, s))
+}
+
+/// Reads and checks the response header; returns the stream bytes that came with it.
+fn http_response(url: &str, s: &mut std::net::TcpStream) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -297,17 +318,62 @@ fn http_open(
         buf.extend_from_slice(&chunk[..n]);
         if let Some(len) = http::check_head(&buf).map_err(|e| format!("{url}: {e}"))? {
             s.set_read_timeout(None).map_err(|e| e.to_string())?;
-            return Ok((addr, s, buf.split_off(len)));
+            return Ok(buf.split_off(len));
         }
     }
 }
 
-fn open(a: &Args, j: usize) -> Result<Sub, String> {
+/// Opens every subscriber (HTTP ones in batches), or fails.
+fn open_all(a: &Args) -> Vec<Sub> {
+    let fail_sub = |j: usize, e: String| -> ! { fail(format!("subscriber {j}: {e}")) };
+    if a.http.is_empty() {
+        return (0..a.subscribers)
+            .map(|j| open(a, j, None).unwrap_or_else(|e| fail_sub(j, e)))
+            .collect();
+    }
+    let timeout = Duration::from_secs_f64(a.connect_timeout);
+    let ids: Vec<usize> = (0..a.subscribers).collect();
+    let mut subs: Vec<Sub> = Vec::with_capacity(a.subscribers);
+    let (mut buf, mut next_read) = (vec![0u8; 1 << 16], 0);
+    for batch in ids.chunks(a.http_batch) {
+        // Read what the subscribers already in received, so that none lags (and none is
+        // dropped by the server) while the others join.
+        if now_ns() >= next_read {
+            for s in subs.iter_mut().filter(|s| !s.stalled) {
+                s.read(&mut buf);
+            }
+            next_read = now_ns() + 10_000_000;
+        }
+        let sent: Vec<_> = batch
+            .iter()
+            .map(|&j| {
+                let url = &a.http[j % a.http.len()];
+                (
+                    j,
+                    url,
+                    http_request(url, timeout).unwrap_or_else(|e| fail_sub(j, e)),
+                )
+            })
+            .collect();
+        for (j, url, (addr, mut s)) in sent {
+            let rest = http_response(url, &mut s).unwrap_or_else(|e| fail_sub(j, e));
+            subs.push(open(a, j, Some((addr, s, rest))).unwrap_or_else(|e| fail_sub(j, e)));
+        }
+    }
+    subs
+}
+
+/// Subscriber `j`; an HTTP one comes with its connection (its response header read) and the
+/// stream bytes that came with the header.
+fn open(
+    a: &Args,
+    j: usize,
+    http: Option<(SocketAddr, std::net::TcpStream, Vec<u8>)>,
+) -> Result<Sub, String> {
     let mut pending = Vec::new();
     let (addr, sock, end_copies) = match a.proto {
-        _ if !a.http.is_empty() => {
-            let url = &a.http[j % a.http.len()];
-            let (addr, s, rest) = http_open(url, Duration::from_secs_f64(a.connect_timeout))?;
+        _ if http.is_some() => {
+            let (addr, s, rest) = http.expect("checked");
             s.set_nonblocking(true).map_err(|e| e.to_string())?;
             pending = rest;
             // A UDP stream behind the server: its END comes as many times as UDP sends it.
@@ -342,8 +408,8 @@ fn open(a: &Args, j: usize) -> Result<Sub, String> {
 }
 
 fn validate(a: &Args) -> Result<(), String> {
-    if a.subscribers == 0 || a.threads == 0 || a.streams == 0 {
-        return Err("--subscribers, --threads and --streams must be >= 1".into());
+    if a.subscribers == 0 || a.threads == 0 || a.streams == 0 || a.http_batch == 0 {
+        return Err("--subscribers, --threads, --streams and --http-batch must be >= 1".into());
     }
     let bad_addr = match a.proto {
         _ if !a.http.is_empty() => a.bind.is_some() || a.connect.is_some(),
@@ -397,8 +463,13 @@ fn monitor(a: &Args, sh: &Shared, active: usize, t0: u64) -> &'static str {
     let mut next_count = 0;
     loop {
         let now = now_ns();
-        if let Some(path) = a.count_file.as_deref().filter(|_| now >= next_count) {
-            write_count(path, sh.packets.load(Relaxed));
+        if now >= next_count {
+            if let Some(path) = &a.count_file {
+                write_count(path, sh.packets.load(Relaxed));
+            }
+            if a.latency_from_file.as_ref().is_some_and(|p| p.exists()) {
+                sh.latency_from.store(true, SeqCst);
+            }
             next_count = now + 10_000_000;
         }
         if sh.done.load(SeqCst) >= active && active > 0 {
@@ -432,9 +503,7 @@ fn main() {
     if let Err(e) = sys::raise_nofile() {
         eprintln!("omss-client: warning: cannot raise RLIMIT_NOFILE: {e}");
     }
-    let subs: Vec<Sub> = (0..a.subscribers)
-        .map(|j| open(&a, j).unwrap_or_else(|e| fail(format!("subscriber {j}: {e}"))))
-        .collect();
+    let subs = open_all(&a);
     let (stalled, subs): (Vec<Sub>, Vec<Sub>) = subs.into_iter().partition(|s| s.stalled);
     let (to_reset, stalled): (Vec<Sub>, Vec<Sub>) =
         stalled.into_iter().partition(|s| a.reset.contains(&s.id));
@@ -455,6 +524,9 @@ fn main() {
         a.subscribers
     );
     let sh = Arc::new(Shared::default());
+    // What HTTP subscribers received while the others joined.
+    let early: u64 = subs.iter().map(|s| s.stats.packets).sum();
+    sh.packets.store(early, Relaxed);
     let mut shares: Vec<Vec<Sub>> = (0..a.threads).map(|_| Vec::new()).collect();
     for (k, s) in subs.into_iter().enumerate() {
         shares[k % a.threads].push(s);

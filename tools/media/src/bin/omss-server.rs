@@ -1,17 +1,18 @@
 //! omss-server: media server emulator. Sends K paced frame streams over UDP
 //! (to fixed destinations, optionally fanned out) or TCP (to every peer that
-//! connects). See `--help`.
+//! connects), or one stream as the source of an Icecast mount. See `--help`.
 
 use clap::{Parser, ValueEnum};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use omss_media::fanout::Outbox;
+use omss_media::icecast;
 use omss_media::pace::{interval_ns, Faults, Produced, Stream};
 use omss_media::sys::{self, now_ns, port_add, stop_requested};
 use omss_media::wire;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, UdpSocket};
 use std::process::exit;
 use std::rc::Rc;
@@ -28,6 +29,9 @@ const LOW_WATER: usize = 64 * 1024;
 enum Proto {
     Udp,
     Tcp,
+    /// Set by `--icecast`, not a `--proto` value.
+    #[value(skip)]
+    Icecast,
 }
 
 impl Proto {
@@ -35,6 +39,7 @@ impl Proto {
         match self {
             Proto::Udp => "udp",
             Proto::Tcp => "tcp",
+            Proto::Icecast => "icecast",
         }
     }
 }
@@ -57,6 +62,16 @@ struct Args {
     /// TCP listen IP:PORT; stream i listens on PORT + i.
     #[arg(long, value_name = "IP:PORT")]
     listen: Option<SocketAddr>,
+    /// Be the source of this Icecast 2.4 mount (HTTP PUT, Basic auth) and write the frames
+    /// to it, concatenated, as TCP does (one stream; replaces --proto).
+    #[arg(long, value_name = "http://IP:PORT/MOUNT")]
+    icecast: Option<String>,
+    /// Icecast source user.
+    #[arg(long, default_value = "source", value_name = "USER")]
+    icecast_user: String,
+    /// Icecast source password.
+    #[arg(long, default_value = "hackme", value_name = "PASSWORD")]
+    icecast_password: String,
     /// Number of streams.
     #[arg(long, default_value_t = 1)]
     streams: u32,
@@ -83,7 +98,8 @@ struct Args {
     #[arg(long, default_value_t = 0, value_name = "N")]
     wait_clients: u64,
     /// TCP: once --wait-clients connected, wait this long more before streaming (a relay
-    /// that connects to its source before its subscribers join).
+    /// that connects to its source before its subscribers join). Icecast: wait this long
+    /// after the mount was opened (listeners can join it from then on).
     #[arg(long, default_value_t = 0.0, value_name = "SECS")]
     start_delay: f64,
     /// TCP: close a peer whose unsent backlog exceeds this many bytes.
@@ -200,6 +216,15 @@ fn validate(a: &Args) -> Result<(), String> {
     if a.reorder_every == 1 {
         return Err("--reorder-every must be >= 2".into());
     }
+    if let Some(url) = &a.icecast {
+        let other = a.proto != Proto::Udp || a.to.is_some() || a.listen.is_some();
+        if other || a.wait_clients > 0 || a.streams != 1 || a.fanout != 1 || a.reorder_every != 0 {
+            return Err("--icecast streams one stream: no --proto, --to, --listen, \
+                        --wait-clients, --streams, --fanout or --reorder-every"
+                .into());
+        }
+        return icecast::parse_url(url).map(|_| ());
+    }
     let (addr, span) = match a.proto {
         Proto::Udp if a.listen.is_some() || a.wait_clients > 0 => {
             return Err("--listen/--wait-clients are TCP options".into())
@@ -215,6 +240,7 @@ fn validate(a: &Args) -> Result<(), String> {
             a.listen.ok_or("TCP needs --listen IP:PORT")?,
             a.streams as u64,
         ),
+        Proto::Icecast => unreachable!("not a --proto value"),
     };
     port_add(addr, span - 1).map(|_| ())
 }
@@ -262,10 +288,16 @@ fn main() {
         skip_every: a.skip_every,
         reorder_every: a.reorder_every,
     };
+    let proto = if a.icecast.is_some() {
+        Proto::Icecast
+    } else {
+        a.proto
+    };
     let t0 = now_ns();
-    let stats = match a.proto {
+    let stats = match proto {
         Proto::Udp => run_udp(&a, &faults),
         Proto::Tcp => run_tcp(&a, &faults),
+        Proto::Icecast => run_icecast(&a, &faults),
     }
     .unwrap_or_else(|e| fail(e));
     let elapsed_s = (now_ns() - t0) as f64 / 1e9;
@@ -274,7 +306,7 @@ fn main() {
     let mut line = format!(
         "omss-server: {} streams={} frames={} bytes={} sends={} send_errors={} skipped={} \
          corrupted={} reordered={}",
-        a.proto.name(),
+        proto.name(),
         a.streams,
         total.frames,
         total.bytes,
@@ -284,7 +316,7 @@ fn main() {
         total.corrupted,
         total.reordered
     );
-    if a.proto == Proto::Tcp {
+    if proto == Proto::Tcp {
         line += &format!(
             " accepted={} dropped={} closed={} unflushed={}",
             total.accepted, total.dropped, total.closed, total.unflushed
@@ -297,7 +329,7 @@ fn main() {
     eprintln!("{line} elapsed={elapsed_s:.3}s");
     if a.json {
         let sum = Summary {
-            proto: a.proto,
+            proto,
             size: a.size,
             rate_kbps: a.rate,
             interval_ns: interval(&a),
@@ -448,7 +480,7 @@ impl Tcp<'_> {
             };
             let mut gone = ev.is_error();
             if ev.is_readable() || ev.is_read_closed() {
-                gone |= drain(&mut p.sock);
+                gone |= sys::peer_closed(&mut p.sock);
             }
             if !gone && ev.is_writable() {
                 match p.out.flush(&mut p.sock) {
@@ -535,20 +567,6 @@ impl Tcp<'_> {
     fn can_produce(&self, i: usize) -> bool {
         let m = &self.members[i];
         m.is_empty() || m.iter().any(|id| self.peers[id].out.backlog() < LOW_WATER)
-    }
-}
-
-/// Read and discard; true if the peer closed or failed.
-fn drain(sock: &mut TcpStream) -> bool {
-    let mut buf = [0u8; 4096];
-    loop {
-        match sock.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return true,
-        }
     }
 }
 
@@ -644,4 +662,67 @@ fn run_tcp(a: &Args, faults: &Faults) -> io::Result<Vec<StreamStats>> {
         let _ = p.sock.shutdown(Shutdown::Write);
     }
     Ok(t.stats)
+}
+
+/// Icecast: opens the mount (the source request, then Icecast's answer), waits
+/// `--start-delay`, then writes each frame whole, at its deadline, to the one connection.
+fn run_icecast(a: &Args, faults: &Faults) -> io::Result<Vec<StreamStats>> {
+    let url = a.icecast.as_deref().expect("validated");
+    let (addr, mount) = icecast::parse_url(url).expect("validated");
+    let mut st = StreamStats {
+        stream_id: Some(0),
+        port: Some(addr.port()),
+        ..Default::default()
+    };
+    let timeout = Duration::from_secs(10);
+    let err = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{url}: {what}: {e}"));
+    let mut sock =
+        std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| err("connect", e))?;
+    sock.set_nodelay(true)?;
+    sock.set_read_timeout(Some(timeout))?;
+    sock.set_write_timeout(Some(timeout))?;
+    let req = icecast::source_request(addr, &mount, &a.icecast_user, &a.icecast_password);
+    sock.write_all(req.as_bytes())
+        .map_err(|e| err("sending the source request", e))?;
+    let mut answer = Vec::new();
+    let status = loop {
+        let mut chunk = [0u8; 1024];
+        let n = sock
+            .read(&mut chunk)
+            .map_err(|e| err("reading the answer", e))?;
+        if n == 0 {
+            return Err(io::Error::other(format!("{url}: closed before answering")));
+        }
+        answer.extend_from_slice(&chunk[..n]);
+        if let Some((_, status)) = icecast::check_answer(&answer).map_err(io::Error::other)? {
+            break status;
+        }
+    };
+    eprintln!("omss-server: icecast source of {url}: {status}");
+    let start = Instant::now() + Duration::from_secs_f64(a.start_delay);
+    while Instant::now() < start && !stop_requested() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut s = new_streams(a, now_ns()).remove(0);
+    while !s.finished {
+        let stop = stop_requested();
+        if !stop && s.deadline() > now_ns() {
+            sys::sleep_until(s.deadline(), Duration::from_millis(100));
+            continue;
+        }
+        let p = s.produce(now_ns(), faults, stop);
+        if p.skip {
+            st.skipped += 1;
+            continue;
+        }
+        st.sent_frame(&p);
+        if let Err(e) = sock.write_all(&p.bytes) {
+            eprintln!("omss-server: icecast source of {url}: {e}; stream ended");
+            st.send_errors += 1;
+            break;
+        }
+        st.sends += 1;
+    }
+    let _ = sock.shutdown(Shutdown::Write);
+    Ok(vec![st])
 }

@@ -213,18 +213,23 @@ pub fn cheapest(ms: &[Measure], proto: Proto, relays: &[Impl], n: u64) -> Option
         .map(|(_, i)| i)
 }
 
+/// (payload, ns per delivered packet) of `imp`'s valid, loss-free payload-test runs.
+fn payload_runs(ms: &[Measure], proto: Proto, imp: Impl) -> Vec<(f64, f64)> {
+    ms.iter()
+        .filter(|m| m.proto == proto && m.imp == imp && m.valid && m.loss_ratio <= LOSS_OK)
+        .map(|m| (m.payload as f64, m.ns_per_pkt))
+        .collect()
+}
+
 /// The payload where OMSS's fitted cost line (ns per delivered packet = a + b * payload, over
 /// the payload test's valid runs) crosses OMSS-M's: below it, copying is cheaper. The
 /// interval resamples each relay's runs. `None` if either has fewer than two payloads, or
 /// the lines do not cross at a positive payload.
 pub fn crossover(ms: &[Measure], proto: Proto) -> Option<Interval> {
-    let runs = |imp: Impl| -> Vec<(f64, f64)> {
-        ms.iter()
-            .filter(|m| m.proto == proto && m.imp == imp && m.valid && m.loss_ratio <= LOSS_OK)
-            .map(|m| (m.payload as f64, m.ns_per_pkt))
-            .collect()
-    };
-    let (o, c) = (runs(Impl::Omss), runs(Impl::OmssM));
+    let (o, c) = (
+        payload_runs(ms, proto, Impl::Omss),
+        payload_runs(ms, proto, Impl::OmssM),
+    );
     let cross = |o: &[(f64, f64)], c: &[(f64, f64)]| -> Option<f64> {
         let ((ao, bo), (ac, bc)) = (fit(o)?, fit(c)?);
         let x = (ao - ac) / (bc - bo);
@@ -253,13 +258,10 @@ pub fn crossover_json(ms: &[Measure], proto: Proto) -> Value {
     if let Some(c) = crossover(ms, proto) {
         return c.json();
     }
-    let runs = |imp: Impl| -> Vec<(f64, f64)> {
-        ms.iter()
-            .filter(|m| m.proto == proto && m.imp == imp && m.valid && m.loss_ratio <= LOSS_OK)
-            .map(|m| (m.payload as f64, m.ns_per_pkt))
-            .collect()
-    };
-    let (o, c) = (runs(Impl::Omss), runs(Impl::OmssM));
+    let (o, c) = (
+        payload_runs(ms, proto, Impl::Omss),
+        payload_runs(ms, proto, Impl::OmssM),
+    );
     let smallest = o
         .iter()
         .chain(&c)

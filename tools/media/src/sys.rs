@@ -49,13 +49,23 @@ pub fn raise_nofile() -> io::Result<libc::rlim_t> {
 
 /// Set SO_RCVBUF (the kernel caps it at net.core.rmem_max).
 pub fn set_rcvbuf(sock: &impl AsRawFd, bytes: usize) -> io::Result<()> {
+    set_buf(sock, libc::SO_RCVBUF, bytes)
+}
+
+/// Set SO_RCVBUFFORCE (CAP_NET_ADMIN: beyond net.core.rmem_max), else SO_RCVBUF.
+pub fn set_rcvbuf_force(sock: &impl AsRawFd, bytes: usize) -> io::Result<()> {
+    set_buf(sock, libc::SO_RCVBUFFORCE, bytes).or_else(|_| set_rcvbuf(sock, bytes))
+}
+
+/// Sets the socket buffer option `opt` (SOL_SOCKET) to `bytes`.
+fn set_buf(sock: &impl AsRawFd, opt: libc::c_int, bytes: usize) -> io::Result<()> {
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
     // SAFETY: valid fd and a pointer to a c_int of the given size.
     let rc = unsafe {
         libc::setsockopt(
             sock.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
+            opt,
             &v as *const libc::c_int as *const libc::c_void,
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -64,26 +74,6 @@ pub fn set_rcvbuf(sock: &impl AsRawFd, bytes: usize) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// Set SO_RCVBUFFORCE (CAP_NET_ADMIN: beyond net.core.rmem_max), else SO_RCVBUF.
-pub fn set_rcvbuf_force(sock: &impl AsRawFd, bytes: usize) -> io::Result<()> {
-    let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    // SAFETY: valid fd and a pointer to a c_int of the given size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            &v as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        set_rcvbuf(sock, bytes)
-    }
 }
 
 /// Read and discard what a non-blocking TCP peer sent (a bounded amount); true when it

@@ -3,10 +3,12 @@
 //! The session buffer: a ring of page-backed entries, each shared by every sink that sends
 //! it, with slowest-sink-drop (`ring.rs` holds the pure accounting).
 
+pub(crate) mod policy;
 pub(crate) mod ring;
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{alloc::KVVec, page::Page, prelude::*, sync::Arc};
+use policy::{Admission, DropPolicy};
 use ring::{Cursor, RingIndex, Span};
 
 /// Payloads alive, module-wide (for the leak checks).
@@ -89,26 +91,36 @@ impl Drop for Chunk {
     }
 }
 
-/// The ring of a session: indices, user counts and the stored entries.
+/// The ring of a session: indices, user counts, the stored entries and when each arrived.
 pub(crate) struct SessionBuffer {
     index: RingIndex,
     users: KVVec<u32>,
     slots: KVVec<Option<Arc<Chunk>>>,
+    /// Receive time of each held entry, in ns (`ktime_get`).
+    times: KVVec<i64>,
+    admission: Admission,
+    /// New entries the drop policy did not store (tail drop, RED).
+    refused: u64,
 }
 
 impl SessionBuffer {
-    /// An empty buffer of `capacity` entries.
-    pub(crate) fn new(capacity: u32) -> Result<Self> {
+    /// An empty buffer of `capacity` entries, with its drop policy.
+    pub(crate) fn new(capacity: u32, policy: DropPolicy) -> Result<Self> {
         let mut users = KVVec::with_capacity(capacity as usize, GFP_KERNEL)?;
         let mut slots = KVVec::with_capacity(capacity as usize, GFP_KERNEL)?;
+        let mut times = KVVec::with_capacity(capacity as usize, GFP_KERNEL)?;
         for _ in 0..capacity {
             users.push(0, GFP_KERNEL)?;
             slots.push(None, GFP_KERNEL)?;
+            times.push(0, GFP_KERNEL)?;
         }
         Ok(Self {
             index: RingIndex::new(capacity),
             users,
             slots,
+            times,
+            admission: Admission::new(policy),
+            refused: 0,
         })
     }
 
@@ -117,19 +129,85 @@ impl SessionBuffer {
         &self.index
     }
 
-    /// Stores a new entry, dropping the slowest sinks' oldest entry if the ring is full.
-    pub(crate) fn push(&mut self, chunk: Arc<Chunk>) {
+    /// Keeps the newest `n` entries for late joiners (see [`RingIndex::set_retain`]).
+    pub(crate) fn set_retain(&mut self, n: u32) {
+        self.index.set_retain(n);
+    }
+
+    /// Whether the drop policy needs a random number for [`Self::admit`] (RED does).
+    pub(crate) fn wants_random(&self) -> bool {
+        self.admission.policy() == DropPolicy::Red
+    }
+
+    /// Whether the drop policy stores a new entry now; a refused one is counted.
+    pub(crate) fn admit(&mut self, rand: u32) -> bool {
+        let needed = self.index.needed(&self.users);
+        let ok = self.admission.admit(needed, self.index.capacity(), rand);
+        if !ok {
+            self.refused += 1;
+        }
+        ok
+    }
+
+    /// Entries the drop policy dropped: the oldest ones under slowest-sink-drop, new ones
+    /// under tail drop and RED.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.index.dropped() + self.refused
+    }
+
+    /// Stores a new entry received at `now` (ns), dropping the slowest sinks' oldest entry
+    /// if the ring is full.
+    pub(crate) fn push(&mut self, chunk: Arc<Chunk>, now: i64) {
         let dropped = self.index.make_room(&mut self.users);
         self.clear(dropped);
         let (seq, released) = self.index.push(&mut self.users);
         let slot = self.index.slot(seq);
         self.slots[slot] = Some(chunk);
+        self.times[slot] = now;
         self.clear(released);
     }
 
-    /// Attaches a sink at the newest entry.
-    pub(crate) fn add_sink(&mut self) -> Cursor {
-        self.index.add_sink()
+    /// How many of the newest entries a burst of at most `entries` and at most `ms` back
+    /// from `now` covers (each `None` for no bound; both `None`: no burst).
+    pub(crate) fn burst(&self, entries: Option<u32>, ms: Option<u32>, now: i64) -> u64 {
+        if entries.is_none() && ms.is_none() {
+            return 0;
+        }
+        let held = u64::from(self.index.fill());
+        let mut n = entries.map_or(held, |e| held.min(e.into()));
+        if let Some(ms) = ms {
+            let since = now.saturating_sub(i64::from(ms) * 1_000_000);
+            let head = self.index.head();
+            // The newest entries received since `since`, of the first `n`.
+            n = (0..n)
+                .take_while(|&k| self.times[self.index.slot(head - 1 - k)] >= since)
+                .count() as u64;
+        }
+        n
+    }
+
+    /// Attaches a sink at the newest entry, or `back` entries before it (a burst).
+    pub(crate) fn add_sink(&mut self, back: u64) -> Cursor {
+        self.index.add_sink_back(back, &mut self.users)
+    }
+
+    /// Moves a sink forward to `back` entries before the newest (a soft lag limit's jump);
+    /// what it skips counts as lost.
+    pub(crate) fn jump(&mut self, cur: &mut Cursor, back: u64) {
+        let to = self.index.head().saturating_sub(back);
+        let released = self.index.skip_to(cur, to, &mut self.users);
+        self.clear(released);
+    }
+
+    /// A sink's lag: entries still to send, and the age in ms at `now` of the oldest of them.
+    pub(crate) fn lag(&self, cur: &Cursor, now: i64) -> (u64, u64) {
+        match self.index.oldest_wanted(cur) {
+            Some(seq) => {
+                let age = now.saturating_sub(self.times[self.index.slot(seq)]);
+                (self.index.lag(cur), (age.max(0) / 1_000_000) as u64)
+            }
+            None => (0, 0),
+        }
     }
 
     /// Detaches a sink, releasing what only it still needed.

@@ -10,12 +10,14 @@
 //! The ring holds entries `tail..head`. Each sink has a cursor `next`: the entry it sends next.
 //! Invariant: for every held entry `seq`, `users[seq % capacity]` is the number of sinks with
 //! `next <= seq` (the sinks that still need it), and the oldest held entry has at least one
-//! user: an entry is released as soon as no sink needs it.
+//! user or is among the newest `retain` entries: an entry is released as soon as no sink needs
+//! it and it is older than what the ring retains for late joiners (`set_retain`, the burst).
 //!
 //! Slowest-sink-drop: when the ring is full, the oldest entry is dropped. Its users are exactly
 //! the slowest sinks (those with the smallest `next`), so only they lose it; a sink whose
 //! cursor falls behind `tail` jumps to `tail` when it next looks, and its loss is counted.
-//! New content is always admitted, and a sink that keeps up never loses an entry.
+//! New content is always admitted, and a sink that keeps up never loses an entry. An entry
+//! kept only for late joiners (no users) that makes room is released, not counted as dropped.
 
 /// A released or dropped range of sequence numbers, `start..end`, whose slots the caller clears.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,6 +43,7 @@ pub(crate) struct RingIndex {
     tail: u64,
     sinks: u32,
     dropped: u64,
+    retain: u64,
 }
 
 impl RingIndex {
@@ -52,7 +55,14 @@ impl RingIndex {
             tail: 0,
             sinks: 0,
             dropped: 0,
+            retain: 0,
         }
+    }
+
+    /// Keeps the newest `n` entries (at most the capacity) even when no sink needs them, so
+    /// that a late joiner can start that far back. Applies from the next release on.
+    pub(crate) fn set_retain(&mut self, n: u32) {
+        self.retain = (n as u64).min(self.capacity);
     }
 
     /// Number of entries the ring can hold.
@@ -60,7 +70,6 @@ impl RingIndex {
         self.capacity as u32
     }
     /// Sequence number the next stored entry gets.
-    #[cfg_attr(not(test), expect(dead_code, reason = "used by the host tests"))]
     pub(crate) fn head(&self) -> u64 {
         self.head
     }
@@ -98,9 +107,12 @@ impl RingIndex {
             };
         }
         let start = self.tail;
-        users[self.slot(start)] = 0;
+        let s = self.slot(start);
+        if users[s] > 0 {
+            self.dropped += 1;
+        }
+        users[s] = 0;
         self.tail += 1;
-        self.dropped += 1;
         // The next entries have at least as many users, so none can be released here.
         Span {
             start,
@@ -122,12 +134,68 @@ impl RingIndex {
     }
 
     /// Attaches a sink; it starts at the next entry to arrive.
+    #[cfg_attr(not(test), expect(dead_code, reason = "used by the host tests"))]
     pub(crate) fn add_sink(&mut self) -> Cursor {
         self.sinks += 1;
         Cursor {
             next: self.head,
             lost: 0,
         }
+    }
+
+    /// Attaches a sink that starts up to `back` entries before the next one to arrive, as far
+    /// as the ring holds: a late joiner's burst.
+    pub(crate) fn add_sink_back(&mut self, back: u64, users: &mut [u32]) -> Cursor {
+        let next = self.head - back.min(self.head - self.tail);
+        for seq in next..self.head {
+            let s = self.slot(seq);
+            users[s] += 1;
+        }
+        self.sinks += 1;
+        Cursor { next, lost: 0 }
+    }
+
+    /// Moves a sink forward to `to` (clamped to `head`), counting the entries it skips as
+    /// lost; returns the entries that no sink needs any more. A sink that is already at or
+    /// past `to` does not move.
+    pub(crate) fn skip_to(&mut self, cur: &mut Cursor, to: u64, users: &mut [u32]) -> Span {
+        let _ = self.peek(cur);
+        let to = to.min(self.head);
+        if to <= cur.next {
+            return Span {
+                start: self.tail,
+                end: self.tail,
+            };
+        }
+        for seq in cur.next..to {
+            let s = self.slot(seq);
+            users[s] -= 1;
+        }
+        cur.lost += to - cur.next;
+        cur.next = to;
+        self.release(users)
+    }
+
+    /// Entries that some sink still needs: the held ones but those kept only for late
+    /// joiners. User counts never fall from older to newer entries, so the first needed
+    /// entry is found by bisection.
+    pub(crate) fn needed(&self, users: &[u32]) -> u32 {
+        let (mut lo, mut hi) = (self.tail, self.head);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if users[self.slot(mid)] > 0 {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        (self.head - lo) as u32
+    }
+
+    /// The oldest entry this sink still has to send (its lag starts there), if any.
+    pub(crate) fn oldest_wanted(&self, cur: &Cursor) -> Option<u64> {
+        let seq = cur.next.max(self.tail);
+        (seq < self.head).then_some(seq)
     }
 
     /// Detaches a sink; returns the entries that no sink needs any more.
@@ -179,7 +247,10 @@ impl RingIndex {
 
     fn release(&mut self, users: &[u32]) -> Span {
         let start = self.tail;
-        while self.tail < self.head && users[self.slot(self.tail)] == 0 {
+        while self.tail < self.head
+            && users[self.slot(self.tail)] == 0
+            && self.head - self.tail > self.retain
+        {
             self.tail += 1;
         }
         Span {

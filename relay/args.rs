@@ -31,6 +31,106 @@ pub(crate) const MODE_SHARE: u32 = 0;
 /// A private copy per sink.
 pub(crate) const MODE_COPY: u32 = 1;
 
+/// `OMSS_SESSION_PERSIST`.
+pub(crate) const FLAG_PERSIST: u32 = 1;
+/// Longest time a persistent session stays parked, in ms.
+pub(crate) const PERSIST_MAX_MS: u32 = 3_600_000;
+/// The last drop policy, `OMSS_DROP_RED`.
+pub(crate) const DROP_POLICY_MAX: u32 = 2;
+/// `OMSS_LIMIT_NONE`.
+pub(crate) const LIMIT_NONE: u32 = u32::MAX;
+
+/// Checks the ABI 3 fields of `OMSS_IOC_SESSION_CREATE`: a persistent session (`flags`)
+/// needs a park time of 1 ms to [`PERSIST_MAX_MS`], another one none; the drop policy must
+/// be known. Returns the park time, if persistent.
+pub(crate) fn check_persist(
+    flags: u32,
+    persist_ms: u32,
+    policy: u32,
+) -> Result<Option<u32>, ArgError> {
+    if policy > DROP_POLICY_MAX {
+        return Err(ArgError::Invalid);
+    }
+    match (flags & FLAG_PERSIST != 0, persist_ms) {
+        (false, 0) => Ok(None),
+        (true, 1..=PERSIST_MAX_MS) => Ok(Some(persist_ms)),
+        _ => Err(ArgError::Invalid),
+    }
+}
+
+/// A sink's limits (`struct omss_limits`) once resolved; `None` is "no limit".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub(crate) burst_entries: Option<u32>,
+    pub(crate) burst_ms: Option<u32>,
+    pub(crate) soft_entries: Option<u32>,
+    pub(crate) soft_ms: Option<u32>,
+    pub(crate) hard_entries: Option<u32>,
+    pub(crate) hard_ms: Option<u32>,
+}
+
+impl Limits {
+    /// A session's defaults, the ABI's six fields in order: 0 (or `OMSS_LIMIT_NONE`) is none.
+    pub(crate) fn session(raw: [u32; 6]) -> Self {
+        let f = |v: u32| (v != 0 && v != LIMIT_NONE).then_some(v);
+        Self::from_fn(raw, |_, v| f(v))
+    }
+
+    /// A sink's: 0 takes the session's value, `OMSS_LIMIT_NONE` is none.
+    pub(crate) fn sink(session: &Self, raw: [u32; 6]) -> Self {
+        let def = session.fields();
+        Self::from_fn(raw, |i, v| match v {
+            0 => def[i],
+            LIMIT_NONE => None,
+            v => Some(v),
+        })
+    }
+
+    fn from_fn(raw: [u32; 6], f: impl Fn(usize, u32) -> Option<u32>) -> Self {
+        let v: [Option<u32>; 6] = core::array::from_fn(|i| f(i, raw[i]));
+        Self {
+            burst_entries: v[0],
+            burst_ms: v[1],
+            soft_entries: v[2],
+            soft_ms: v[3],
+            hard_entries: v[4],
+            hard_ms: v[5],
+        }
+    }
+
+    fn fields(&self) -> [Option<u32>; 6] {
+        [
+            self.burst_entries,
+            self.burst_ms,
+            self.soft_entries,
+            self.soft_ms,
+            self.hard_entries,
+            self.hard_ms,
+        ]
+    }
+
+    /// Entries a session with these defaults keeps for late joiners: its burst in entries,
+    /// or everything the ring holds for a burst in time.
+    pub(crate) fn retain(&self, capacity: u32) -> u32 {
+        match (self.burst_entries, self.burst_ms) {
+            (_, Some(_)) => capacity,
+            (Some(n), None) => n.min(capacity),
+            (None, None) => 0,
+        }
+    }
+}
+
+/// Whether a lag of `entries` and `ms` (the age of the oldest entry still to send) is past
+/// the limits `entries_max` and `ms_max` (each `None` for none).
+pub(crate) fn lag_over(
+    entries: u64,
+    ms: u64,
+    entries_max: Option<u32>,
+    ms_max: Option<u32>,
+) -> bool {
+    entries_max.is_some_and(|m| entries > u64::from(m)) || ms_max.is_some_and(|m| ms > u64::from(m))
+}
+
 /// Checks `OMSS_IOC_SESSION_CREATE` fields; returns the ring capacity to use.
 pub(crate) fn check_create(
     flags: u32,
@@ -39,7 +139,10 @@ pub(crate) fn check_create(
     ring: u32,
     p: &ParamValues,
 ) -> Result<u32, ArgError> {
-    if flags != 0 || priority >= NR_CLASSES || (mode != MODE_SHARE && mode != MODE_COPY) {
+    if flags & !FLAG_PERSIST != 0
+        || priority >= NR_CLASSES
+        || (mode != MODE_SHARE && mode != MODE_COPY)
+    {
         return Err(ArgError::Invalid);
     }
     match ring {

@@ -1,20 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! One open `/dev/omss`: decodes ioctls, checks their arguments, owns its sessions.
-//! Closing the file destroys its sessions.
+//! Closing the file destroys its sessions, except persistent ones, which are parked (`park.rs`).
 
 use super::{
-    args::{check_create, check_header, Ids, MAX_SESSIONS, MODE_COPY, NR_CLASSES},
+    args::{
+        check_create, check_header, check_persist, Limits, MAX_SESSIONS, MODE_COPY, NR_CLASSES,
+    },
     session::{Session, SESSIONS_LIVE},
     slots::Slots,
     Engine,
 };
 use crate::{
-    buffer::{ENTRIES_LIVE, PAGES_LIVE},
+    buffer::{policy::DropPolicy, ENTRIES_LIVE, PAGES_LIVE},
     sched::task::TASKS_RUN,
     shim,
     shim::sock::Socket,
-    uapi,
+    uapi::{self, OmssLimits},
 };
 use core::{
     mem::size_of,
@@ -31,7 +33,6 @@ use kernel::{
 
 struct Sessions {
     table: Slots<Arc<Session>>,
-    ids: Ids,
 }
 
 /// State of one open file of `/dev/omss`.
@@ -50,6 +51,18 @@ fn read_arg<T: FromBytes>(arg: usize, size: impl Fn(&T) -> (u32, &[u32])) -> Res
     let (sz, reserved) = size(&v);
     check_header(sz, size_of::<T>(), reserved)?;
     Ok(v)
+}
+
+/// The six fields of `struct omss_limits`, in order.
+fn limit_fields(l: &OmssLimits) -> [u32; 6] {
+    [
+        l.burst_entries,
+        l.burst_ms,
+        l.lag_soft_entries,
+        l.lag_soft_ms,
+        l.lag_hard_entries,
+        l.lag_hard_ms,
+    ]
 }
 
 /// Writes an argument struct back.
@@ -85,7 +98,6 @@ impl ControlFile {
         }
         let sessions = Sessions {
             table: Slots::new(),
-            ids: Ids::starting_at(1),
         };
         Arc::pin_init(
             pin_init!(Self {
@@ -112,7 +124,8 @@ impl ControlFile {
                     Ok(())
                 },
             ),
-            uapi::OMSS_IOC_SESSION_CREATE => self.create(arg),
+            uapi::OMSS_IOC_SESSION_CREATE => self.create::<uapi::OmssSessionCreate>(arg),
+            uapi::OMSS_IOC_SESSION_CREATE_V1 => self.create::<uapi::OmssSessionCreateV1>(arg),
             uapi::OMSS_IOC_SOURCE_SET => with_arg(
                 arg,
                 |v: &uapi::OmssSourceSet| (v.size, core::slice::from_ref(&v.reserved)),
@@ -122,7 +135,14 @@ impl ControlFile {
                         .set_source(Socket::from_fd(v.fd)?)
                 },
             ),
-            uapi::OMSS_IOC_SINK_ADD => self.add_sink(arg),
+            uapi::OMSS_IOC_SINK_ADD => self.add_sink::<uapi::OmssSinkAdd>(arg),
+            uapi::OMSS_IOC_SINK_ADD_V1 => self.add_sink::<uapi::OmssSinkAddV1>(arg),
+            uapi::OMSS_IOC_SESSION_ADOPT => with_arg(
+                arg,
+                |v: &uapi::OmssSessionAdopt| (v.size, &v.reserved[..]),
+                false,
+                |v| self.adopt(v.session_id, v.token),
+            ),
             uapi::OMSS_IOC_SINK_REMOVE => with_arg(
                 arg,
                 |v: &uapi::OmssTarget| (v.size, core::slice::from_ref(&v.reserved)),
@@ -179,11 +199,16 @@ impl ControlFile {
         }
     }
 
-    /// `OMSS_IOC_SESSION_CREATE`; if the new id cannot be written back, the session is
-    /// destroyed again.
-    fn create(&self, arg: usize) -> Result<i64> {
-        let mut v = read_arg(arg, |v: &uapi::OmssSessionCreate| (v.size, &v.reserved[..]))?;
-        write_arg(arg, &v)?;
+    /// `OMSS_IOC_SESSION_CREATE` in the layout `T` (ABI 3's, or ABI 1's without the new
+    /// fields); if the new id cannot be written back, the session is destroyed again.
+    fn create<T>(&self, arg: usize) -> Result<i64>
+    where
+        T: FromBytes + AsBytes + Into<uapi::OmssSessionCreate> + From<uapi::OmssSessionCreate>,
+    {
+        let v: T = read_arg(arg, |_: &T| (size_of::<T>() as u32, &[]))?;
+        let mut v: uapi::OmssSessionCreate = v.into();
+        check_header(v.size, size_of::<T>(), &v.reserved)?;
+        write_arg(arg, &T::from(v))?;
         let ring = check_create(
             v.flags,
             v.priority,
@@ -191,45 +216,73 @@ impl ControlFile {
             v.ring_entries,
             &self.engine.params,
         )?;
+        let persist =
+            check_persist(v.flags, v.persist_ms, v.drop_policy)?.map(|ms| (ms, shim::random_u64()));
         let id = {
             let mut s = self.sessions.lock();
             if s.table.len() >= MAX_SESSIONS {
                 return Err(ENOSPC);
             }
-            // Ids are never reused; a file that used them all creates no more sessions.
-            let id = s.ids.take().ok_or(ENOSPC)?;
+            // Ids are never reused; once they ran out, no more sessions are created.
+            let id = self.engine.session_id().ok_or(ENOSPC)?;
             let session = Session::new(
                 id,
                 v.priority as u8,
                 v.mode == MODE_COPY,
                 ring,
+                Limits::session(limit_fields(&v.limits)),
+                DropPolicy::from_abi(v.drop_policy).ok_or(EINVAL)?,
+                persist,
                 self.engine.pool.clone(),
             )?;
             s.table.insert(session)?;
             id
         };
         v.session_id = id;
-        if let Err(e) = write_arg(arg, &v) {
+        v.token = persist.map_or(0, |(_, token)| token);
+        if let Err(e) = write_arg(arg, &T::from(v)) {
             let _ = self.destroy(id);
             return Err(e);
         }
         Ok(0)
     }
 
-    /// `OMSS_IOC_SINK_ADD`; if the new id cannot be written back, the sink is removed again.
-    fn add_sink(&self, arg: usize) -> Result<i64> {
-        let mut v = read_arg(arg, |v: &uapi::OmssSinkAdd| (v.size, &v.reserved[..]))?;
-        write_arg(arg, &v)?;
+    /// `OMSS_IOC_SINK_ADD` in the layout `T`; if the new id cannot be written back, the
+    /// sink is removed again.
+    fn add_sink<T>(&self, arg: usize) -> Result<i64>
+    where
+        T: FromBytes + AsBytes + Into<uapi::OmssSinkAdd> + From<uapi::OmssSinkAdd>,
+    {
+        let v: T = read_arg(arg, |_: &T| (size_of::<T>() as u32, &[]))?;
+        let mut v: uapi::OmssSinkAdd = v.into();
+        check_header(v.size, size_of::<T>(), &v.reserved)?;
+        write_arg(arg, &T::from(v))?;
         if v.sink_id != 0 {
             return Err(EINVAL);
         }
         let session = self.session(v.session_id)?;
-        v.sink_id = session.add_sink(Socket::from_fd(v.fd)?)?;
-        if let Err(e) = write_arg(arg, &v) {
+        v.sink_id = session.add_sink(Socket::from_fd(v.fd)?, limit_fields(&v.limits))?;
+        if let Err(e) = write_arg(arg, &T::from(v)) {
             let _ = session.remove_sink(v.sink_id);
             return Err(e);
         }
         Ok(0)
+    }
+
+    /// `OMSS_IOC_SESSION_ADOPT`: a parked session becomes this file's.
+    fn adopt(&self, id: u32, token: u64) -> Result {
+        let mut s = self.sessions.lock();
+        if s.table.len() >= MAX_SESSIONS {
+            return Err(ENOSPC);
+        }
+        let session = self.engine.parking.adopt(id, token)?;
+        if let Err(e) = s.table.insert(session.clone()) {
+            drop(s);
+            // No memory to hold it: it stays parked (for a new park time).
+            self.engine.parking.park(session);
+            return Err(e);
+        }
+        Ok(())
     }
 
     fn destroy(&self, id: u32) -> Result {
@@ -288,9 +341,14 @@ impl ControlFile {
 #[pinned_drop]
 impl PinnedDrop for ControlFile {
     fn drop(self: Pin<&mut Self>) {
+        // Persistent sessions are parked (and go on relaying); the others are destroyed.
         let all = self.sessions.lock().table.take_all();
-        for s in all.iter().flatten() {
-            s.destroy();
+        for s in all.into_iter().flatten() {
+            if s.persist.is_some() {
+                self.engine.parking.park(s);
+            } else {
+                s.destroy();
+            }
         }
         if self.paused.load(Relaxed) {
             self.engine.pool.pause(false);

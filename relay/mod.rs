@@ -4,6 +4,7 @@
 
 pub(crate) mod args;
 pub(crate) mod control;
+pub(crate) mod park;
 pub(crate) mod session;
 pub(crate) mod sink;
 pub(crate) mod slots;
@@ -11,14 +12,16 @@ pub(crate) mod source;
 
 use crate::{
     sched::{policy::lanes_for, pool::Pool},
-    shim,
+    shim::{self, thread::Kthread},
 };
 use args::{check_params, ArgError, ParamValues};
 use control::ControlFile;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
     prelude::*,
     sync::{Arc, ArcBorrow},
 };
+use park::Parking;
 
 impl From<ArgError> for Error {
     fn from(e: ArgError) -> Self {
@@ -39,6 +42,12 @@ impl From<ArgError> for Error {
 pub(crate) struct Engine {
     pub(crate) params: ParamValues,
     pub(crate) pool: Arc<Pool>,
+    /// Parked persistent sessions, and their reaper thread.
+    pub(crate) parking: Arc<Parking>,
+    reaper: Option<Kthread>,
+    /// The next session id: ids are unique module-wide (an adopted session keeps its id)
+    /// and never reused.
+    next_session: AtomicU64,
 }
 
 impl Engine {
@@ -68,7 +77,27 @@ impl Engine {
             lanes,
             params.workers_max
         );
-        Ok(Arc::new(Self { params, pool }, GFP_KERNEL)?)
+        let (parking, reaper) = match Parking::start() {
+            Ok(p) => p,
+            Err(e) => {
+                pool.stop();
+                return Err(e);
+            }
+        };
+        let engine = Self {
+            params,
+            pool,
+            parking,
+            reaper: Some(reaper),
+            next_session: AtomicU64::new(1),
+        };
+        // On failure `engine` is dropped, which stops the reaper and the pool.
+        Ok(Arc::new(engine, GFP_KERNEL)?)
+    }
+
+    /// A new session id; `None` once all 2^32 - 1 were handed out.
+    pub(crate) fn session_id(&self) -> Option<u32> {
+        u32::try_from(self.next_session.fetch_add(1, Relaxed)).ok()
     }
 }
 
@@ -86,6 +115,9 @@ impl shim::MiscOps for Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        // The reaper must see `stop` before it is joined; parked sessions are destroyed.
+        self.parking.stop();
+        drop(self.reaper.take());
         self.pool.stop();
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! Outer to inner; a lock may only be taken while holding locks above it:
 //!
-//! 1. `ControlFile::sessions` (the id table of one open `/dev/omss`);
+//! 1. `ControlFile::sessions` (the id table of one open `/dev/omss`), then
+//!    `Parking::table` (the parked sessions, `park.rs`) when a session is adopted;
 //! 2. `Source::run` or `Sink::run` (one task's run state; never two of them at once);
 //! 3. `Session::inner` (ring, sink table, state);
 //! 4. `sk_callback_lock` (in `Socket::attach` and `Hook::drop`, and held by the socket callbacks
@@ -27,18 +28,18 @@
 //! entry is stored, and its sinks stop without a FIN.
 
 use super::{
-    args::{check_socket, sink_conflict, ArgError, Ids, SockFacts, MAX_SINKS},
+    args::{check_socket, sink_conflict, ArgError, Ids, Limits, SockFacts, MAX_SINKS},
     sink::Sink,
     slots::Slots,
     source::Source,
 };
 use crate::{
-    buffer::{Chunk, SessionBuffer},
+    buffer::{policy::DropPolicy, Chunk, SessionBuffer},
     sched::{
         pool::Pool,
         task::{Batch, Task},
     },
-    shim::sock::Socket,
+    shim::{self, sock::Socket},
     uapi,
 };
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -47,6 +48,7 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
+    time::Ktime,
 };
 
 /// Sessions alive, module-wide.
@@ -96,6 +98,11 @@ pub(crate) struct Session {
     pub(crate) id: u32,
     pub(crate) class: u8,
     pub(crate) copy: bool,
+    /// Defaults for the sinks' burst and lag limits.
+    limits: Limits,
+    /// A persistent session: parked this long (ms) when its file closes, and the token that
+    /// adopts it.
+    pub(crate) persist: Option<(u32, u64)>,
     pool: Arc<Pool>,
     #[pin]
     pub(crate) inner: Mutex<Inner>,
@@ -132,10 +139,15 @@ impl Session {
         class: u8,
         copy: bool,
         capacity: u32,
+        limits: Limits,
+        policy: DropPolicy,
+        persist: Option<(u32, u64)>,
         pool: Arc<Pool>,
     ) -> Result<Arc<Self>> {
+        let mut buf = SessionBuffer::new(capacity, policy)?;
+        buf.set_retain(limits.retain(capacity));
         let inner = Inner {
-            buf: SessionBuffer::new(capacity)?,
+            buf,
             sinks: Slots::new(),
             source: None,
             source_pending: false,
@@ -150,6 +162,8 @@ impl Session {
                 id,
                 class,
                 copy,
+                limits,
+                persist,
                 pool,
                 inner <- new_mutex!(inner, "omss_session"),
                 rx_bytes: AtomicU64::new(0),
@@ -216,8 +230,10 @@ impl Session {
         Ok(())
     }
 
-    /// Adds a sink (a connected TCP or UDP socket); it starts at the next entry.
-    pub(crate) fn add_sink(self: &Arc<Self>, sock: Socket) -> Result<u32> {
+    /// Adds a sink (a connected TCP or UDP socket) with its limits (`struct omss_limits`'s
+    /// fields, over the session's defaults); it starts at the next entry, or its burst back.
+    pub(crate) fn add_sink(self: &Arc<Self>, sock: Socket, limits: [u32; 6]) -> Result<u32> {
+        let limits = Limits::sink(&self.limits, limits);
         let checked = check_socket(&facts(&sock), true);
         let mine = checked == Err(ArgError::Busy) && self.has_socket(&sock);
         let proto = sink_conflict(checked, mine)?;
@@ -233,9 +249,11 @@ impl Session {
             inner.sink_ids.take().ok_or(ENOSPC)?
         };
         // Attach outside `inner` (lock order); the sink is idle until it joins the ring.
-        let sink = Sink::new(id, self.clone(), sock, proto)?;
+        let sink = Sink::new(id, self.clone(), sock, proto, limits)?;
         let task = Task::new(&self.pool, self.class, sink.clone())?;
         sink.attach(&task)?;
+        // Declared first, so dropped (queued) after the session lock is released.
+        let mut wake = Batch::new();
         let mut inner = self.inner.lock();
         let added = if inner.dead {
             Err(ENOENT)
@@ -252,8 +270,16 @@ impl Session {
             sink.shutdown(&task);
             return Err(e);
         }
-        let cursor = inner.buf.add_sink();
+        let back = inner.buf.burst(
+            limits.burst_entries,
+            limits.burst_ms,
+            Ktime::ktime_get().to_ns(),
+        );
+        let cursor = inner.buf.add_sink(back);
         sink.join(cursor);
+        if back > 0 {
+            wake.schedule(task.as_arc_borrow());
+        }
         Ok(id)
     }
 
@@ -294,12 +320,25 @@ impl Session {
         }
         self.rx_bytes.fetch_add(len, Relaxed);
         self.rx_packets.fetch_add(1, Relaxed);
+        let rand = if inner.buf.wants_random() {
+            shim::random_u32()
+        } else {
+            0
+        };
+        // Tail drop and RED may refuse it (counted in the buffer's drops).
+        if !inner.buf.admit(rand) {
+            return;
+        }
         self.pages_stored
             .fetch_add(chunk.pages().len() as u64, Relaxed);
-        inner.buf.push(chunk);
+        let now = Ktime::ktime_get().to_ns();
+        inner.buf.push(chunk, now);
         inner.stored += 1;
+        let inner = &*inner;
         for e in inner.sinks.iter() {
-            if e.sink.wants_data() {
+            // A sink past its hard lag limit runs to be kicked, even when blocked.
+            let kick = e.sink.kick_due(&inner.buf, now);
+            if kick || e.sink.wants_data() {
                 wake.schedule(e.task.as_arc_borrow());
             }
         }
@@ -372,7 +411,7 @@ impl Session {
         s.run_first = self.run_first.load(Relaxed);
         s.run_last = self.run_last.load(Relaxed);
         s.entries_stored = inner.stored;
-        s.entries_dropped = idx.dropped();
+        s.entries_dropped = inner.buf.dropped();
         s.pages_allocated = self.pages_allocated.load(Relaxed);
         s.pages_stored = self.pages_stored.load(Relaxed);
         let n = inner.sinks.len().min(cap);

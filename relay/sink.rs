@@ -3,7 +3,7 @@
 //! A sink: sends the session's entries to one subscriber socket.
 
 use super::{
-    args::{classify, ErrKind, Proto},
+    args::{classify, lag_over, ErrKind, Limits, Proto},
     session::{Inner, Session},
 };
 use crate::{
@@ -24,6 +24,7 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
+    time::Ktime,
 };
 
 /// Entries a sink sends per run before it yields its worker.
@@ -44,6 +45,8 @@ pub(crate) struct Sink {
     session: Arc<Session>,
     pub(crate) sock: Socket,
     proto: Proto,
+    /// Burst and lag limits, the session's defaults applied.
+    pub(crate) limits: Limits,
     #[pin]
     run: Mutex<SinkRun>,
     // Cursor in the ring, changed only under the session lock.
@@ -51,6 +54,8 @@ pub(crate) struct Sink {
     lost: AtomicU64,
     in_ring: AtomicBool,
     blocked: AtomicBool,
+    /// Past its hard lag limit: its next run kicks it.
+    kick: AtomicBool,
     state: AtomicU32,
     err: AtomicI32,
     /// Transient send errors survived.
@@ -72,6 +77,7 @@ impl Sink {
         session: Arc<Session>,
         sock: Socket,
         proto: Proto,
+        limits: Limits,
     ) -> Result<Arc<Self>> {
         let run = SinkRun {
             current: None,
@@ -84,11 +90,13 @@ impl Sink {
                 session,
                 sock,
                 proto,
+                limits,
                 run <- new_mutex!(run, "omss_sink_run"),
                 next: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
                 in_ring: AtomicBool::new(false),
                 blocked: AtomicBool::new(false),
+                kick: AtomicBool::new(false),
                 state: AtomicU32::new(uapi::OMSS_SINK_ACTIVE),
                 err: AtomicI32::new(0),
                 errors: AtomicU32::new(0),
@@ -133,6 +141,21 @@ impl Sink {
             self.set_cursor(cur);
             buf.remove_sink(&cur);
         }
+    }
+
+    /// Whether this sink lags past its hard limit at `now` (under the session lock); if so,
+    /// and it was not asked before, it is asked to leave: its task must run (even when
+    /// blocked on a full socket) and kick it.
+    pub(crate) fn kick_due(&self, buf: &SessionBuffer, now: i64) -> bool {
+        let l = &self.limits;
+        if (l.hard_entries.is_none() && l.hard_ms.is_none())
+            || self.state.load(Relaxed) != uapi::OMSS_SINK_ACTIVE
+            || !self.in_ring.load(Acquire)
+        {
+            return false;
+        }
+        let (entries, ms) = buf.lag(&self.cursor(), now);
+        lag_over(entries, ms, l.hard_entries, l.hard_ms) && !self.kick.swap(true, Relaxed)
     }
 
     /// Whether a new entry should wake this sink.
@@ -199,6 +222,16 @@ impl Sink {
             return Next::Idle;
         }
         let mut cur = self.cursor();
+        let l = &self.limits;
+        if l.soft_entries.is_some() || l.soft_ms.is_some() {
+            // Past the soft limit: jump to where a new sink with this burst would start.
+            let now = Ktime::ktime_get().to_ns();
+            let (entries, ms) = inner.buf.lag(&cur, now);
+            if lag_over(entries, ms, l.soft_entries, l.soft_ms) {
+                let back = inner.buf.burst(l.burst_entries, l.burst_ms, now);
+                inner.buf.jump(&mut cur, back);
+            }
+        }
         let next = inner.buf.peek(&mut cur);
         self.set_cursor(cur);
         match next {
@@ -248,6 +281,13 @@ impl Sink {
         self.detach(run);
     }
 
+    /// Past its hard lag limit: leaves without a FIN; the socket is the server's again.
+    fn kicked(&self, run: &mut SinkRun) {
+        self.state.store(uapi::OMSS_SINK_KICKED, Relaxed);
+        self.leave_ring(&mut self.session.inner.lock().buf);
+        self.detach(run);
+    }
+
     fn finish(&self, run: &mut SinkRun) {
         if self.proto == Proto::Tcp {
             self.sock.shutdown_write();
@@ -262,6 +302,10 @@ impl Job for Sink {
         self.session.ran(run_no);
         let mut run = self.run.lock();
         if run.detached || self.state.load(Relaxed) != uapi::OMSS_SINK_ACTIVE {
+            return false;
+        }
+        if self.kick.load(Relaxed) {
+            self.kicked(&mut run);
             return false;
         }
         let mut retried = false;

@@ -263,7 +263,10 @@ impl Pool {
                 },
                 GFP_KERNEL,
             )?;
-            threads.push(thread::spawn(worker, index, lane.cpu)?, GFP_KERNEL)?;
+            threads.push(
+                thread::spawn(worker, kernel::c_str!("omss/%u"), index, Some(lane.cpu))?,
+                GFP_KERNEL,
+            )?;
             lane.state.lock().threads += 1;
         }
         Ok(())

@@ -115,6 +115,18 @@ pub(crate) fn online_cpu(n: usize) -> Option<u32> {
     u32::try_from(cpu).ok()
 }
 
+/// 64 random bits from the kernel's CSPRNG (a secret, such as a session's token).
+pub(crate) fn random_u64() -> u64 {
+    // SAFETY: `get_random_u64` may be called from any context and takes no arguments.
+    unsafe { kernel::bindings::get_random_u64() }
+}
+
+/// 32 random bits (RED's drop decisions).
+pub(crate) fn random_u32() -> u32 {
+    // SAFETY: `get_random_u32` may be called from any context and takes no arguments.
+    unsafe { kernel::bindings::get_random_u32() }
+}
+
 /// Whether the calling task has `CAP_NET_ADMIN`.
 pub(crate) fn capable_net_admin() -> bool {
     // SAFETY: `capable` only reads the current task's credentials.

@@ -61,17 +61,23 @@ unsafe fn free_start<T: ThreadMain>(data: *mut c_void) {
     drop(unsafe { KBox::from_raw(data.cast::<Start<T>>()) });
 }
 
-/// Starts a kernel thread named `omss/<index>`, bound to `cpu` (an online CPU), running
-/// `obj.thread_main(index)`.
-pub(crate) fn spawn<T: ThreadMain>(obj: Arc<T>, index: u32, cpu: u32) -> Result<Kthread> {
+/// Starts a kernel thread named by `name` (a format with one `%u`, given `index`), bound to
+/// `cpu` (an online CPU) if given, running `obj.thread_main(index)`.
+pub(crate) fn spawn<T: ThreadMain>(
+    obj: Arc<T>,
+    name: &'static CStr,
+    index: u32,
+    cpu: Option<u32>,
+) -> Result<Kthread> {
     let data = KBox::into_raw(KBox::new(Start { obj, index }, GFP_KERNEL)?);
-    // SAFETY: `trampoline::<T>` matches `data`'s type; the format takes one unsigned int.
+    // SAFETY: `trampoline::<T>` matches `data`'s type; the format takes one unsigned int
+    // (the caller's contract, checked by the kernel's format checks at run time).
     let task = unsafe {
         bindings::kthread_create_on_node(
             Some(trampoline::<T>),
             data.cast(),
             bindings::NUMA_NO_NODE,
-            kernel::c_str!("omss/%u").as_char_ptr(),
+            name.as_char_ptr(),
             index as core::ffi::c_uint,
         )
     };
@@ -90,12 +96,12 @@ pub(crate) fn spawn<T: ThreadMain>(obj: Arc<T>, index: u32, cpu: u32) -> Result<
         bindings::get_task_struct(task.as_ptr());
         ARef::from_raw(task.cast::<Task>())
     };
-    // SAFETY: `task` is valid and has not run yet, as `kthread_bind` requires; waking it
-    // starts it on `cpu`.
-    unsafe {
-        bindings::kthread_bind(task_ptr(&task), cpu);
-        bindings::wake_up_process(task_ptr(&task));
+    if let Some(cpu) = cpu {
+        // SAFETY: `task` is valid and has not run yet, as `kthread_bind` requires.
+        unsafe { bindings::kthread_bind(task_ptr(&task), cpu) };
     }
+    // SAFETY: `task` is valid; waking it starts it (on `cpu` if it was bound).
+    unsafe { bindings::wake_up_process(task_ptr(&task)) };
     // INVARIANT: made by `spawn` and woken; `data` and `free` match.
     Ok(Kthread {
         task,

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define OMSS_ABI_VERSION	2
+#define OMSS_ABI_VERSION	3
 #define OMSS_IOC_MAGIC		0xB9
 #define OMSS_DEVICE		"/dev/omss"
 
@@ -44,16 +44,60 @@ struct omss_version {
 #define OMSS_SINK_ACTIVE	0
 #define OMSS_SINK_FAILED	1	/* detached after a send error, see err */
 #define OMSS_SINK_DONE		2	/* sent everything after the source's EOF */
+#define OMSS_SINK_KICKED	3	/* detached by its hard lag limit; socket given back, no FIN */
 
+/* Session flags (omss_session_create.flags, since ABI 3). */
+#define OMSS_SESSION_PERSIST	(1U << 0)	/* parked, not destroyed, when its file closes */
+
+/* Drop policies (omss_session_create.drop_policy, since ABI 3). */
+#define OMSS_DROP_SLOWEST	0	/* full ring: the oldest entry goes, lost by the slowest sinks */
+#define OMSS_DROP_TAIL		1	/* full ring: the new entry is not stored */
+#define OMSS_DROP_RED		2	/* new entries dropped early, more likely as the ring fills */
+
+/*
+ * Limits of a sink (since ABI 3): session defaults in omss_session_create, a sink's own in
+ * omss_sink_add. In a session, 0 is "none"; in a sink, 0 takes the session's value and
+ * OMSS_LIMIT_NONE is "none". Entries carry the time they were received.
+ * - burst: a new sink starts this far back, as far as the ring holds (both given: the shorter).
+ *   A session with a burst keeps its entries until the ring needs the room (burst_entries:
+ *   that many; burst_ms: all the ring holds), so a late joiner finds them.
+ * - soft lag: a sink that lags more jumps to the newest entries (where a new sink with its
+ *   burst would start) and counts the skipped ones in entries_lost.
+ * - hard lag: a sink that lags more is kicked: detached, OMSS_SINK_KICKED, socket given back.
+ * A lag limit in entries applies to what the ring holds: one at or above the ring's capacity
+ * is never reached (slowest-sink-drop keeps the lag below it).
+ */
+#define OMSS_LIMIT_NONE		0xffffffffU
+struct omss_limits {
+	__u32 burst_entries;
+	__u32 burst_ms;
+	__u32 lag_soft_entries;
+	__u32 lag_soft_ms;
+	__u32 lag_hard_entries;
+	__u32 lag_hard_ms;
+};
+
+/*
+ * Session ids are unique module-wide. ABI 1 and 2's struct (the fields up to reserved, size
+ * OMSS_SESSION_CREATE_SIZE_V1, flags zero) is still accepted, through its own ioctl number.
+ */
 struct omss_session_create {
 	__u32 size;		/* in: sizeof(struct omss_session_create) */
-	__u32 flags;		/* in: must be zero */
+	__u32 flags;		/* in: OMSS_SESSION_* */
 	__u32 priority;		/* in: class, 0 .. OMSS_NR_CLASSES - 1 */
 	__u32 mode;		/* in: OMSS_MODE_* */
 	__u32 ring_entries;	/* in: ring capacity, 0 = module default */
 	__u32 session_id;	/* out */
 	__u32 reserved[2];	/* in: must be zero */
+	/* Since ABI 3. */
+	struct omss_limits limits; /* in: defaults for the session's sinks */
+	__u32 drop_policy;	/* in: OMSS_DROP_* */
+	__u32 persist_ms;	/* in: with OMSS_SESSION_PERSIST, how long it stays parked
+				 * (1 .. OMSS_PERSIST_MAX_MS); else 0 */
+	__u64 token;		/* out: with OMSS_SESSION_PERSIST, the secret that adopts it */
 };
+#define OMSS_SESSION_CREATE_SIZE_V1	32
+#define OMSS_PERSIST_MAX_MS		3600000
 
 /*
  * Errors of OMSS_IOC_SOURCE_SET and OMSS_IOC_SINK_ADD: EBADF, ENOTSOCK (fd), ENOENT (no
@@ -76,6 +120,21 @@ struct omss_sink_add {
 	__u32 session_id;
 	__s32 fd;		/* connected TCP or connected UDP socket */
 	__u32 sink_id;		/* out */
+	__u32 reserved[2];
+	/* Since ABI 3; ABI 2's struct (size OMSS_SINK_ADD_SIZE_V1) is still accepted. */
+	struct omss_limits limits; /* in: this sink's, over the session's */
+};
+#define OMSS_SINK_ADD_SIZE_V1		24
+
+/*
+ * Adopt a parked session (one created with OMSS_SESSION_PERSIST whose file was closed): it
+ * becomes this file's, as if created here. Errors: ENOENT (no such parked session), EPERM
+ * (wrong token).
+ */
+struct omss_session_adopt {
+	__u32 size;
+	__u32 session_id;
+	__u64 token;
 	__u32 reserved[2];
 };
 
@@ -113,7 +172,7 @@ struct omss_session_stats {
 	__u64 rx_bytes;
 	__u64 rx_packets;	/* entries received */
 	__u64 entries_stored;
-	__u64 entries_dropped;	/* by the slowest-sink-drop policy */
+	__u64 entries_dropped;	/* by the drop policy: the oldest (slowest-sink-drop) or new ones */
 	__u64 pages_allocated;	/* payload pages, private copies included */
 	__u64 reserved[2];
 	/* Since ABI 2; a caller that sets size to OMSS_SESSION_STATS_SIZE_V1 gets the above only. */
@@ -157,7 +216,10 @@ struct omss_engine_pause {
 #define OMSS_IOC_SESSION_STATS	_IOWR(OMSS_IOC_MAGIC, 0x06, struct omss_session_stats)
 #define OMSS_IOC_ENGINE_STATS	_IOWR(OMSS_IOC_MAGIC, 0x07, struct omss_engine_stats)
 #define OMSS_IOC_ENGINE_PAUSE	_IOW(OMSS_IOC_MAGIC, 0x08, struct omss_engine_pause)
-/* The v1 layout of struct omss_session_stats, still accepted. */
+#define OMSS_IOC_SESSION_ADOPT	_IOW(OMSS_IOC_MAGIC, 0x09, struct omss_session_adopt)
+/* The v1 layouts, still accepted. */
+#define OMSS_IOC_SESSION_CREATE_V1 _IOWR(OMSS_IOC_MAGIC, 0x01, __u8[OMSS_SESSION_CREATE_SIZE_V1])
+#define OMSS_IOC_SINK_ADD_V1	_IOWR(OMSS_IOC_MAGIC, 0x03, __u8[OMSS_SINK_ADD_SIZE_V1])
 #define OMSS_IOC_SESSION_STATS_V1 _IOWR(OMSS_IOC_MAGIC, 0x06, __u8[OMSS_SESSION_STATS_SIZE_V1])
 
 #endif /* _UAPI_LINUX_OMSS_H */

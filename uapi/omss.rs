@@ -2,7 +2,7 @@
 
 //! `/dev/omss` ioctl ABI; keep in step with `omss.h` (checked by `uapi/tests/abi.rs`).
 
-pub const OMSS_ABI_VERSION: u32 = 2;
+pub const OMSS_ABI_VERSION: u32 = 3;
 pub const OMSS_IOC_MAGIC: u32 = 0xB9;
 
 const IOC_NRSHIFT: u32 = 0;
@@ -42,6 +42,28 @@ pub const OMSS_SESSION_FAILED: u32 = 3;
 pub const OMSS_SINK_ACTIVE: u32 = 0;
 pub const OMSS_SINK_FAILED: u32 = 1;
 pub const OMSS_SINK_DONE: u32 = 2;
+pub const OMSS_SINK_KICKED: u32 = 3;
+
+pub const OMSS_SESSION_PERSIST: u32 = 1 << 0;
+
+pub const OMSS_DROP_SLOWEST: u32 = 0;
+pub const OMSS_DROP_TAIL: u32 = 1;
+pub const OMSS_DROP_RED: u32 = 2;
+
+pub const OMSS_LIMIT_NONE: u32 = 0xffff_ffff;
+pub const OMSS_PERSIST_MAX_MS: u32 = 3_600_000;
+
+/// `struct omss_limits`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssLimits {
+    pub burst_entries: u32,
+    pub burst_ms: u32,
+    pub lag_soft_entries: u32,
+    pub lag_soft_ms: u32,
+    pub lag_hard_entries: u32,
+    pub lag_hard_ms: u32,
+}
 
 /// `struct omss_version`.
 #[repr(C)]
@@ -80,6 +102,26 @@ pub struct OmssSessionCreate {
     pub ring_entries: u32,
     pub session_id: u32,
     pub reserved: [u32; 2],
+    pub limits: OmssLimits,
+    pub drop_policy: u32,
+    pub persist_ms: u32,
+    pub token: u64,
+}
+
+/// Size of `struct omss_session_create` in ABI 1 and 2: the fields up to `reserved`.
+pub const OMSS_SESSION_CREATE_SIZE_V1: usize = 32;
+
+/// `struct omss_session_create` as ABI 1 and 2 had it (still accepted).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssSessionCreateV1 {
+    pub size: u32,
+    pub flags: u32,
+    pub priority: u32,
+    pub mode: u32,
+    pub ring_entries: u32,
+    pub session_id: u32,
+    pub reserved: [u32; 2],
 }
 
 /// `struct omss_source_set`.
@@ -100,6 +142,31 @@ pub struct OmssSinkAdd {
     pub session_id: u32,
     pub fd: i32,
     pub sink_id: u32,
+    pub reserved: [u32; 2],
+    pub limits: OmssLimits,
+}
+
+/// Size of `struct omss_sink_add` in ABI 1 and 2: the fields up to `reserved`.
+pub const OMSS_SINK_ADD_SIZE_V1: usize = 24;
+
+/// `struct omss_sink_add` as ABI 1 and 2 had it (still accepted).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssSinkAddV1 {
+    pub size: u32,
+    pub session_id: u32,
+    pub fd: i32,
+    pub sink_id: u32,
+    pub reserved: [u32; 2],
+}
+
+/// `struct omss_session_adopt`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OmssSessionAdopt {
+    pub size: u32,
+    pub session_id: u32,
+    pub token: u64,
     pub reserved: [u32; 2],
 }
 
@@ -181,22 +248,25 @@ pub struct OmssSessionStatsV1 {
     pub reserved: [u64; 2],
 }
 
-/// The conversions between the two layouts, over the fields they share.
+/// The conversions between an old layout and the current one, over the fields they share.
 macro_rules! v1_conversions {
-    ($($f:ident),*) => {
-        impl From<OmssSessionStatsV1> for OmssSessionStats {
-            fn from(v: OmssSessionStatsV1) -> Self {
+    ($old:ty => $new:ty: $($f:ident),*) => {
+        impl From<$old> for $new {
+            fn from(v: $old) -> Self {
                 Self { $($f: v.$f,)* ..Default::default() }
             }
         }
-        impl From<OmssSessionStats> for OmssSessionStatsV1 {
-            fn from(v: OmssSessionStats) -> Self {
+        impl From<$new> for $old {
+            fn from(v: $new) -> Self {
                 Self { $($f: v.$f,)* }
             }
         }
     };
 }
-v1_conversions!(
+v1_conversions!(OmssSessionCreateV1 => OmssSessionCreate:
+    size, flags, priority, mode, ring_entries, session_id, reserved);
+v1_conversions!(OmssSinkAddV1 => OmssSinkAdd: size, session_id, fd, sink_id, reserved);
+v1_conversions!(OmssSessionStatsV1 => OmssSessionStats:
     size,
     session_id,
     state,
@@ -252,8 +322,11 @@ macro_rules! request {
 }
 request!(
     OmssSessionCreate,
+    OmssSessionCreateV1,
     OmssSourceSet,
     OmssSinkAdd,
+    OmssSinkAddV1,
+    OmssSessionAdopt,
     OmssTarget,
     OmssSessionStats,
     OmssSessionStatsV1,
@@ -271,6 +344,9 @@ pub const OMSS_IOC_SESSION_DESTROY: u32 = iow(0x05, size_of::<OmssTarget>());
 pub const OMSS_IOC_SESSION_STATS: u32 = iowr(0x06, size_of::<OmssSessionStats>());
 pub const OMSS_IOC_ENGINE_STATS: u32 = iowr(0x07, size_of::<OmssEngineStats>());
 pub const OMSS_IOC_ENGINE_PAUSE: u32 = iow(0x08, size_of::<OmssEnginePause>());
+pub const OMSS_IOC_SESSION_ADOPT: u32 = iow(0x09, size_of::<OmssSessionAdopt>());
+pub const OMSS_IOC_SESSION_CREATE_V1: u32 = iowr(0x01, OMSS_SESSION_CREATE_SIZE_V1);
+pub const OMSS_IOC_SINK_ADD_V1: u32 = iowr(0x03, OMSS_SINK_ADD_SIZE_V1);
 pub const OMSS_IOC_SESSION_STATS_V1: u32 = iowr(0x06, OMSS_SESSION_STATS_SIZE_V1);
 
 /// Path of the control device.
@@ -295,8 +371,11 @@ mod kernel_abi {
     plain_abi!(
         OmssVersion,
         OmssSessionCreate,
+        OmssSessionCreateV1,
         OmssSourceSet,
         OmssSinkAdd,
+        OmssSinkAddV1,
+        OmssSessionAdopt,
         OmssTarget,
         OmssSessionStats,
         OmssSessionStatsV1,

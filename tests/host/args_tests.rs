@@ -225,7 +225,7 @@ fn create() {
     assert_eq!(check_create(0, 7, MODE_COPY, 0, &GOOD), Ok(256));
     assert_eq!(check_create(0, 0, MODE_SHARE, 4096, &GOOD), Ok(4096));
     assert_eq!(
-        check_create(1, 0, MODE_SHARE, 0, &GOOD),
+        check_create(2, 0, MODE_SHARE, 0, &GOOD),
         Err(ArgError::Invalid)
     );
     assert_eq!(
@@ -281,5 +281,66 @@ proptest! {
         prop_assert!(got.windows(2).all(|w| w[0] < w[1]));
         prop_assert!(got.iter().all(|&id| id != 0));
         prop_assert_eq!(got.len() as u64, (n as u64).min(u64::from(u32::MAX - first) + 1));
+    }
+}
+
+#[test]
+fn persist_and_policy() {
+    assert_eq!(check_create(FLAG_PERSIST, 0, MODE_SHARE, 0, &GOOD), Ok(256));
+    assert_eq!(check_persist(0, 0, 0), Ok(None));
+    assert_eq!(check_persist(FLAG_PERSIST, 1, 2), Ok(Some(1)));
+    assert_eq!(
+        check_persist(FLAG_PERSIST, PERSIST_MAX_MS, 0),
+        Ok(Some(PERSIST_MAX_MS))
+    );
+    for (flags, ms, policy) in [
+        (FLAG_PERSIST, 0, 0),
+        (FLAG_PERSIST, PERSIST_MAX_MS + 1, 0),
+        (0, 5, 0),
+        (0, 0, 3),
+        (FLAG_PERSIST, 5, u32::MAX),
+    ] {
+        assert_eq!(
+            check_persist(flags, ms, policy),
+            Err(ArgError::Invalid),
+            "{flags} {ms} {policy}"
+        );
+    }
+}
+
+#[test]
+fn limits_resolve_sink_over_session() {
+    let s = Limits::session([5, 0, LIMIT_NONE, 100, 0, 0]);
+    assert_eq!(s.burst_entries, Some(5));
+    assert_eq!(s.burst_ms, None);
+    assert_eq!(s.soft_entries, None, "NONE in a session is none");
+    assert_eq!(s.soft_ms, Some(100));
+    let k = Limits::sink(&s, [0, 7, 0, LIMIT_NONE, 9, 0]);
+    assert_eq!(k.burst_entries, Some(5), "0 takes the session's");
+    assert_eq!(k.burst_ms, Some(7));
+    assert_eq!(k.soft_ms, None, "NONE turns the session's off");
+    assert_eq!(k.hard_entries, Some(9));
+    assert_eq!(Limits::session([0; 6]), Limits::default());
+    assert_eq!(
+        Limits::sink(&Limits::default(), [LIMIT_NONE; 6]),
+        Limits::default()
+    );
+}
+
+#[test]
+fn retain_follows_the_session_burst() {
+    assert_eq!(Limits::default().retain(64), 0);
+    assert_eq!(Limits::session([10, 0, 0, 0, 0, 0]).retain(64), 10);
+    assert_eq!(Limits::session([100, 0, 0, 0, 0, 0]).retain(64), 64);
+    assert_eq!(Limits::session([10, 500, 0, 0, 0, 0]).retain(64), 64);
+}
+
+proptest! {
+    #[test]
+    fn lag_over_is_a_strict_bound(e in 0..1000u64, ms in 0..1000u64, em in proptest::option::of(0..1000u32), mm in proptest::option::of(0..1000u32)) {
+        let over = lag_over(e, ms, em, mm);
+        let want = em.is_some_and(|m| e > u64::from(m)) || mm.is_some_and(|m| ms > u64::from(m));
+        prop_assert_eq!(over, want);
+        prop_assert!(!lag_over(e, ms, None, None));
     }
 }

@@ -6,11 +6,14 @@
 mod args;
 #[path = "../../sched/classq.rs"]
 mod classq;
+#[path = "../../buffer/policy.rs"]
+mod drop_policy;
 #[path = "../../sched/policy.rs"]
 mod policy;
 #[path = "../../buffer/ring.rs"]
 mod ring;
 
 mod args_tests;
+mod drop_policy_tests;
 mod ring_tests;
 mod sched_tests;

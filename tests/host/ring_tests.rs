@@ -10,6 +10,10 @@ enum Op {
     RemoveSink(usize),
     /// Sink i sends up to n entries.
     Send(usize, u8),
+    /// A late joiner that starts up to n entries back.
+    AddSinkBack(u8),
+    /// Sink i skips n entries forward (a soft lag limit's jump).
+    Skip(usize, u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -18,6 +22,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::AddSink),
         1 => (0..8usize).prop_map(Op::RemoveSink),
         4 => (0..8usize, 1..6u8).prop_map(|(i, n)| Op::Send(i, n)),
+        1 => (0..14u8).prop_map(Op::AddSinkBack),
+        1 => (0..8usize, 0..14u8).prop_map(|(i, n)| Op::Skip(i, n)),
     ]
 }
 
@@ -34,15 +40,24 @@ struct Model {
     sinks: Vec<Sink>,
     /// Every sequence number released or dropped, in order; must be 0..n exactly once each.
     freed: Vec<u64>,
+    /// Entries kept for late joiners (at most the capacity).
+    retain: u64,
 }
 
 impl Model {
     fn new(cap: u32) -> Self {
+        Self::retaining(cap, 0)
+    }
+
+    fn retaining(cap: u32, retain: u32) -> Self {
+        let mut ring = RingIndex::new(cap);
+        ring.set_retain(retain);
         Self {
-            ring: RingIndex::new(cap),
+            ring,
             users: vec![0; cap as usize],
             sinks: Vec::new(),
             freed: Vec::new(),
+            retain: u64::from(retain.min(cap.max(1))),
         }
     }
 
@@ -89,6 +104,24 @@ impl Model {
                 self.free(span);
             }
             Op::Send(i, n) if i < self.sinks.len() => self.send(i, n),
+            Op::AddSinkBack(n) => {
+                let cur = self.ring.add_sink_back(n.into(), &mut self.users);
+                assert!(cur.next >= self.ring.tail() && cur.next <= self.ring.head());
+                assert!(self.ring.head() - cur.next <= n.into());
+                self.sinks.push(Sink {
+                    cur,
+                    joined_at: cur.next,
+                    sent: 0,
+                    fast: false,
+                });
+            }
+            Op::Skip(i, n) if i < self.sinks.len() && !self.sinks[i].fast => {
+                let to = self.sinks[i].cur.next + u64::from(n);
+                let span = self
+                    .ring
+                    .skip_to(&mut self.sinks[i].cur, to, &mut self.users);
+                self.free(span);
+            }
             _ => {}
         }
         // The fast sink keeps up: it sends everything after each step.
@@ -111,16 +144,22 @@ impl Model {
             let want = self.sinks.iter().filter(|s| s.cur.next <= seq).count() as u32;
             assert_eq!(self.users[r.slot(seq)], want, "user count of entry {seq}");
         }
-        if r.tail() < r.head() {
+        if r.tail() < r.head() && u64::from(r.fill()) > self.retain {
             assert!(
                 self.users[r.slot(r.tail())] > 0,
-                "oldest entry held with no users"
+                "oldest entry held with no users beyond the retained ones"
             );
         }
+        // The newest `retain` entries stay for late joiners.
+        assert!(u64::from(r.fill()) >= self.retain.min(r.head()));
         // No leak, no double free: freed is exactly 0..tail, in order.
         assert_eq!(self.freed.len() as u64, r.tail());
         assert!(self.freed.iter().enumerate().all(|(i, &s)| i as u64 == s));
         for s in &self.sinks {
+            assert_eq!(
+                r.oldest_wanted(&s.cur),
+                (r.lag(&s.cur) > 0).then(|| s.cur.next.max(r.tail()))
+            );
             if s.fast {
                 assert_eq!(r.lost(&s.cur), 0, "a sink that keeps up lost entries");
             }
@@ -137,8 +176,12 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn ring_invariants(cap in 1..12u32, ops in proptest::collection::vec(op(), 1..300)) {
-        let mut m = Model::new(cap);
+    fn ring_invariants(
+        cap in 1..12u32,
+        retain in prop_oneof![2 => Just(0u32), 1 => 0..14u32],
+        ops in proptest::collection::vec(op(), 1..300),
+    ) {
+        let mut m = Model::retaining(cap, retain);
         for op in &ops {
             m.apply(op);
         }
@@ -148,8 +191,9 @@ proptest! {
             m.free(span);
         }
         m.check();
-        prop_assert_eq!(m.ring.tail(), m.ring.head());
-        prop_assert_eq!(m.freed.len() as u64, m.ring.head());
+        // Only the retained entries stay.
+        prop_assert_eq!(u64::from(m.ring.fill()), m.retain.min(m.ring.head()));
+        prop_assert_eq!(m.freed.len() as u64, m.ring.tail());
     }
 }
 
@@ -191,4 +235,80 @@ fn entry_dropped_mid_send_is_completed_not_lost() {
     r.complete(&mut slow, seq, &mut users); // it finished entry 0 with its own reference
     assert_eq!(r.lost(&slow), 0);
     assert_eq!(r.peek(&mut slow), Some(1));
+}
+
+#[test]
+fn a_late_joiner_gets_the_retained_burst() {
+    let mut m = Model::retaining(8, 5);
+    m.apply(&Op::AddSink); // fast: releases at once, were nothing retained
+    for _ in 0..10 {
+        m.apply(&Op::Push);
+    }
+    assert_eq!(m.ring.fill(), 5, "the newest 5 entries are retained");
+    m.apply(&Op::AddSinkBack(3));
+    assert_eq!(m.sinks[1].cur.next, 7, "starts 3 back");
+    m.apply(&Op::AddSinkBack(9));
+    assert_eq!(m.sinks[2].cur.next, 5, "as far as the ring holds");
+    m.apply(&Op::Send(2, 2));
+    assert_eq!(m.sinks[2].sent, 2);
+    assert_eq!(m.ring.dropped(), 0);
+    // Without retention a fast sink's entries are released and a burst finds none.
+    let mut m = Model::new(8);
+    m.apply(&Op::AddSink);
+    for _ in 0..10 {
+        m.apply(&Op::Push);
+    }
+    m.apply(&Op::AddSinkBack(3));
+    assert_eq!(m.sinks[1].cur.next, 10);
+}
+
+#[test]
+fn a_retained_entry_without_users_makes_room_without_a_drop() {
+    let mut m = Model::retaining(4, 4);
+    for _ in 0..9 {
+        m.apply(&Op::Push);
+    }
+    assert_eq!(m.ring.dropped(), 0, "nobody needed them");
+    assert_eq!(m.ring.fill(), 4);
+    m.apply(&Op::AddSinkBack(0));
+    m.apply(&Op::Push);
+    m.apply(&Op::Push);
+    m.apply(&Op::Push);
+    m.apply(&Op::Push);
+    m.apply(&Op::Push); // drops the entry the stalled sink waits for
+    assert_eq!(m.ring.dropped(), 1);
+}
+
+#[test]
+fn a_skip_counts_what_it_passes_as_lost() {
+    let mut m = Model::new(8);
+    m.apply(&Op::AddSink);
+    m.apply(&Op::AddSink);
+    for _ in 0..6 {
+        m.apply(&Op::Push);
+    }
+    m.apply(&Op::Skip(1, 4));
+    assert_eq!(m.ring.lost(&m.sinks[1].cur), 4);
+    assert_eq!(m.ring.lag(&m.sinks[1].cur), 2);
+    assert_eq!(m.ring.fill(), 2, "the skipped entries were released");
+    m.apply(&Op::Skip(1, 200)); // clamped to the head
+    assert_eq!(m.ring.lag(&m.sinks[1].cur), 0);
+    assert_eq!(m.ring.lost(&m.sinks[1].cur), 6);
+}
+
+proptest! {
+    #[test]
+    fn needed_counts_the_entries_some_sink_needs(
+        cap in 1..12u32,
+        retain in 0..14u32,
+        ops in proptest::collection::vec(op(), 1..200),
+    ) {
+        let mut m = Model::retaining(cap, retain);
+        for op in &ops {
+            m.apply(op);
+            let r = &m.ring;
+            let linear = (r.tail()..r.head()).filter(|&s| m.users[r.slot(s)] > 0).count() as u32;
+            prop_assert_eq!(r.needed(&m.users), linear);
+        }
+    }
 }

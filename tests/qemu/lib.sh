@@ -5,7 +5,7 @@ KDIR=$(kernel_dir)
 BZIMAGE=$KDIR/arch/x86/boot/bzImage
 MODULE_KO=$(module_ko)
 BIN=$OMSS_ROOT/target/x86_64-unknown-linux-gnu/release
-GUEST_TOOLS=(omssctl omss-server omss-client omss-abi-test omss-barrier omss-stress omss-fuzz omss-floor omss-httpd)
+GUEST_TOOLS=(omssctl omss-server omss-client omss-abi-test omss-controls-test omss-barrier omss-stress omss-fuzz omss-floor omss-httpd)
 
 check_built() {
 	[ -f "$BZIMAGE" ] || die "no guest kernel at $BZIMAGE (run tools/setup.sh)"

@@ -182,6 +182,56 @@ fn rust_facts() -> BTreeMap<String, u64> {
     field!(m, "omss_engine_pause", OmssEnginePause, size);
     field!(m, "omss_engine_pause", OmssEnginePause, paused);
     field!(m, "omss_engine_pause", OmssEnginePause, reserved);
+    for (k, v) in [
+        ("OMSS_SINK_KICKED", OMSS_SINK_KICKED),
+        ("OMSS_SESSION_PERSIST", OMSS_SESSION_PERSIST),
+        ("OMSS_DROP_SLOWEST", OMSS_DROP_SLOWEST),
+        ("OMSS_DROP_TAIL", OMSS_DROP_TAIL),
+        ("OMSS_DROP_RED", OMSS_DROP_RED),
+        ("OMSS_LIMIT_NONE", OMSS_LIMIT_NONE),
+        ("OMSS_PERSIST_MAX_MS", OMSS_PERSIST_MAX_MS),
+        ("OMSS_IOC_SESSION_CREATE_V1", OMSS_IOC_SESSION_CREATE_V1),
+        ("OMSS_IOC_SINK_ADD_V1", OMSS_IOC_SINK_ADD_V1),
+        ("OMSS_IOC_SESSION_ADOPT", OMSS_IOC_SESSION_ADOPT),
+    ] {
+        m.insert(k.into(), v.into());
+    }
+    m.insert("omss_limits.size_of".into(), size_of::<OmssLimits>() as u64);
+    field!(m, "omss_limits", OmssLimits, burst_entries);
+    field!(m, "omss_limits", OmssLimits, burst_ms);
+    field!(m, "omss_limits", OmssLimits, lag_soft_entries);
+    field!(m, "omss_limits", OmssLimits, lag_soft_ms);
+    field!(m, "omss_limits", OmssLimits, lag_hard_entries);
+    field!(m, "omss_limits", OmssLimits, lag_hard_ms);
+    field!(m, "omss_session_create", OmssSessionCreate, limits);
+    field!(m, "omss_session_create", OmssSessionCreate, drop_policy);
+    field!(m, "omss_session_create", OmssSessionCreate, persist_ms);
+    field!(m, "omss_session_create", OmssSessionCreate, token);
+    field!(m, "omss_sink_add", OmssSinkAdd, limits);
+    m.insert(
+        "OMSS_SESSION_CREATE_SIZE_V1".into(),
+        OMSS_SESSION_CREATE_SIZE_V1 as u64,
+    );
+    m.insert("OMSS_SINK_ADD_SIZE_V1".into(), OMSS_SINK_ADD_SIZE_V1 as u64);
+    m.insert(
+        "omss_session_adopt.size_of".into(),
+        size_of::<OmssSessionAdopt>() as u64,
+    );
+    field!(m, "omss_session_adopt", OmssSessionAdopt, size);
+    field!(m, "omss_session_adopt", OmssSessionAdopt, session_id);
+    field!(m, "omss_session_adopt", OmssSessionAdopt, token);
+    field!(m, "omss_session_adopt", OmssSessionAdopt, reserved);
+    // ABI 2's create and sink-add structs are prefixes of ABI 3's, of the size they had.
+    assert_eq!(
+        size_of::<OmssSessionCreateV1>(),
+        OMSS_SESSION_CREATE_SIZE_V1
+    );
+    assert_eq!(
+        offset_of!(OmssSessionCreate, limits),
+        OMSS_SESSION_CREATE_SIZE_V1
+    );
+    assert_eq!(size_of::<OmssSinkAddV1>(), OMSS_SINK_ADD_SIZE_V1);
+    assert_eq!(offset_of!(OmssSinkAdd, limits), OMSS_SINK_ADD_SIZE_V1);
     // ABI 1's session stats are a prefix of ABI 2's, of the size ABI 1 had.
     assert_eq!(size_of::<OmssSessionStatsV1>(), OMSS_SESSION_STATS_SIZE_V1);
     assert_eq!(

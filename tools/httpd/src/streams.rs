@@ -313,6 +313,7 @@ impl Hub {
             c.state = match k.state {
                 OMSS_SINK_ACTIVE => "active",
                 OMSS_SINK_DONE => "done",
+                OMSS_SINK_KICKED => "kicked",
                 _ => "failed",
             };
             if c.state == "active" && c.sock.as_mut().is_some_and(sys::peer_closed) {

@@ -37,7 +37,8 @@ impl Device {
         Ok(v)
     }
 
-    /// Creates a session; returns its id.
+    /// Creates a session with the module's defaults for everything ABI 3 added; returns its
+    /// id.
     pub fn create(&self, priority: u32, mode: u32, ring: u32) -> Result<u32, i32> {
         let mut a = OmssSessionCreate {
             priority,
@@ -45,8 +46,29 @@ impl Device {
             ring_entries: ring,
             ..OmssSessionCreate::request()
         };
-        self.ioctl(OMSS_IOC_SESSION_CREATE, &mut a)?;
-        Ok(a.session_id)
+        self.create_with(&mut a).map(|(id, _)| id)
+    }
+
+    /// Creates a session from a full ABI 3 request (limits, drop policy, persistence);
+    /// `a.size` is set if it is 0. Returns the new session's id and its token (0 unless
+    /// `OMSS_SESSION_PERSIST`); both are also left in `a`.
+    pub fn create_with(&self, a: &mut OmssSessionCreate) -> Result<(u32, u64), i32> {
+        if a.size == 0 {
+            a.size = std::mem::size_of::<OmssSessionCreate>() as u32;
+        }
+        self.ioctl(OMSS_IOC_SESSION_CREATE, a)?;
+        Ok((a.session_id, a.token))
+    }
+
+    /// Adopts parked session `session_id` (a persistent one whose file was closed) with its
+    /// token: it becomes this file's. ENOENT: no such session is parked; EPERM: wrong token.
+    pub fn adopt(&self, session_id: u32, token: u64) -> Result<(), i32> {
+        let mut a = OmssSessionAdopt {
+            session_id,
+            token,
+            ..OmssSessionAdopt::request()
+        };
+        self.ioctl(OMSS_IOC_SESSION_ADOPT, &mut a).map(drop)
     }
 
     pub fn set_source(&self, session_id: u32, fd: i32) -> Result<(), i32> {
@@ -58,11 +80,18 @@ impl Device {
         self.ioctl(OMSS_IOC_SOURCE_SET, &mut a).map(drop)
     }
 
-    /// Adds a sink; returns its id.
+    /// Adds a sink with the session's limits; returns its id.
     pub fn add_sink(&self, session_id: u32, fd: i32) -> Result<u32, i32> {
+        self.add_sink_with(session_id, fd, OmssLimits::default())
+    }
+
+    /// Adds a sink with its own limits (a field 0 takes the session's value,
+    /// `OMSS_LIMIT_NONE` is none); returns its id.
+    pub fn add_sink_with(&self, session_id: u32, fd: i32, limits: OmssLimits) -> Result<u32, i32> {
         let mut a = OmssSinkAdd {
             session_id,
             fd,
+            limits,
             ..OmssSinkAdd::request()
         };
         self.ioctl(OMSS_IOC_SINK_ADD, &mut a)?;
@@ -106,6 +135,22 @@ impl Device {
         self.ioctl(OMSS_IOC_SESSION_STATS, &mut a)?;
         sinks.truncate((a.nr_sinks as usize).min(max_sinks));
         Ok((a, sinks))
+    }
+
+    /// Session stats and every sink's (as many as the session has, `nr_sinks`).
+    pub fn stats_all(
+        &self,
+        session_id: u32,
+    ) -> Result<(OmssSessionStats, Vec<OmssSinkStats>), i32> {
+        let mut cap = 64;
+        loop {
+            let (s, k) = self.stats(session_id, cap)?;
+            if (s.nr_sinks as usize) <= cap {
+                return Ok((s, k));
+            }
+            // Sinks were added meanwhile: room for them and some more.
+            cap = s.nr_sinks as usize + 64;
+        }
     }
 
     /// Module-wide counters.

@@ -1,8 +1,10 @@
 //! `omssctl`: control CLI for `/dev/omss`.
 
 use omssctl::dev;
+mod adopt;
 mod relay;
 mod stats;
+mod watch;
 
 use clap::{Parser, Subcommand};
 use dev::Device;
@@ -46,6 +48,19 @@ enum Cmd {
     /// Relay a stream 1->N through a new session, then report its stats.
     #[command(args_override_self = true)]
     Relay(Box<relay::RelayArgs>),
+    /// Take over a parked persistent session, hold it until its stream is over, then report
+    /// its stats.
+    ///
+    /// The session's relay (`omssctl relay --persist-ms`) died and the session was parked,
+    /// still relaying; this makes it this process's, as if it had created it, and waits as
+    /// `relay` does: until the source ended and every sink is done, failed or kicked
+    /// (or --idle-exit, --drain-timeout, --duration), then prints the final stats (--json as
+    /// `relay --json`), destroys the session and exits 0. After SIGINT or SIGTERM it prints
+    /// the stats too, exits 0 and leaves the session parked again, for its park time, to be
+    /// adopted again. Fails (exit 1) with EPERM for a wrong token and ENOENT for a session
+    /// that is not parked (unknown, adopted already, or reaped).
+    #[command(args_override_self = true)]
+    Adopt(Box<adopt::AdoptArgs>),
     /// Issue an ioctl with a zeroed 256-byte argument and print the result (for tests).
     #[command(hide = true)]
     RawIoctl {
@@ -126,6 +141,7 @@ fn run(cli: &Cli) -> Result<(), String> {
                 .map_err(|e| format!("OMSS_IOC_ENGINE_PAUSE: {}", dev::errno_text(e)))
         }
         Cmd::Relay(a) => relay::run(&cli.device, a),
+        Cmd::Adopt(a) => adopt::run(&cli.device, a),
         Cmd::RawIoctl { cmd } => {
             let n = parse_u32(cmd)?;
             match Device::open(&cli.device)?.raw(n) {

@@ -1,7 +1,9 @@
 //! `omssctl relay`: the streaming server's side of OMSS. Opens the source and sink sockets,
 //! hands them to a session, then reports stats. Reads churn commands from `--commands`.
 
-use crate::stats::{print_stats, stats_json};
+use crate::stats::print_stats;
+use crate::watch::{print_final, Stop, WaitArgs, Watch};
+use omss_uapi::{OmssLimits, OmssSessionCreate};
 use omssctl::dev::{errno_text, Device};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -34,23 +36,8 @@ pub struct RelayArgs {
     /// Ring capacity in entries (0: module default).
     #[arg(long, default_value_t = 0)]
     ring: u32,
-    /// Stop after this many seconds (default: when the source ends).
-    #[arg(long)]
-    duration: Option<f64>,
-    /// Stop once no data has arrived for this many seconds (after some did) and every sink
-    /// sent what it had (waiting at most --drain-timeout more): for UDP sources, which never
-    /// end.
-    #[arg(long)]
-    idle_exit: Option<f64>,
-    /// After the source ended (or went idle), wait at most this long for the sinks to drain.
-    #[arg(long, default_value_t = 10.0)]
-    drain_timeout: f64,
-    /// Print stats every this many seconds.
-    #[arg(long)]
-    stats_every: Option<f64>,
-    /// Print the final stats as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    wait: WaitArgs,
     /// Commands, one per line: `sleep MS`, `add K`, `remove ID`, `destroy`, `close`, `stats`.
     #[arg(long)]
     commands: Option<String>,
@@ -60,6 +47,93 @@ pub struct RelayArgs {
     /// Send buffer size of every sink (SO_SNDBUF), bytes (default: the system's).
     #[arg(long)]
     sink_sndbuf: Option<usize>,
+    #[command(flatten)]
+    controls: Controls,
+}
+
+/// The session's operator controls (ABI 3). Every sink of the session gets these limits.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Operator controls (module ABI 3)")]
+pub struct Controls {
+    /// Late-joiner burst: a sink added while the stream flows starts up to N entries back,
+    /// as far as the ring holds; the session keeps its last N entries for that (0: none).
+    /// With --burst-ms too, the shorter burst wins.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    burst_entries: u32,
+    /// Late-joiner burst in time: a new sink starts with the entries received in the last
+    /// MS milliseconds, as far as the ring holds; the session keeps all the ring holds
+    /// (0: none).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    burst_ms: u32,
+    /// Soft lag limit: a sink more than N entries behind jumps to the newest entries (where
+    /// a new sink would start) and counts the ones it skipped as lost (0: none).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    lag_soft_entries: u32,
+    /// Soft lag limit in time: as --lag-soft-entries, for a sink whose oldest unsent entry
+    /// was received more than MS milliseconds ago (0: none).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    lag_soft_ms: u32,
+    /// Hard lag limit: a sink more than N entries behind is kicked: detached, its socket
+    /// given back without FIN, state "kicked" (0: none). A limit in entries at or above the
+    /// ring capacity is never reached (the drop policy keeps lags below it).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    lag_hard_entries: u32,
+    /// Hard lag limit in time: as --lag-hard-entries, for a sink whose oldest unsent entry
+    /// was received more than MS milliseconds ago (0: none).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    lag_hard_ms: u32,
+    /// What a full ring does: slowest (the oldest entry goes; only the slowest sinks lose
+    /// it), tail (the new entry is not stored), red (new entries are dropped early, more
+    /// likely as the ring fills).
+    #[arg(long, value_enum, value_name = "POLICY", default_value = "slowest")]
+    drop_policy: DropPolicy,
+    /// Make the session persistent: if this process dies (or gets a signal), the session is
+    /// parked and goes on relaying for MS milliseconds (1 to 3600000), then is destroyed;
+    /// `omssctl adopt --session ID --token TOKEN` takes it over meanwhile. The id and token
+    /// are printed on stderr as soon as the session exists ("omssctl: session ID token
+    /// 0xHEX") and in the --json output. When the relay stops on its own (end of stream,
+    /// --idle-exit, --duration, an error), it destroys the session.
+    #[arg(long, value_name = "MS",
+        value_parser = clap::value_parser!(u32).range(1..=omss_uapi::OMSS_PERSIST_MAX_MS as i64))]
+    persist_ms: Option<u32>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DropPolicy {
+    Slowest,
+    Tail,
+    Red,
+}
+
+impl Controls {
+    /// The session-create request for these controls.
+    fn request(&self, priority: u32, mode: u32, ring: u32) -> OmssSessionCreate {
+        let (flags, persist_ms) = match self.persist_ms {
+            Some(ms) => (omss_uapi::OMSS_SESSION_PERSIST, ms),
+            None => (0, 0),
+        };
+        OmssSessionCreate {
+            flags,
+            priority,
+            mode,
+            ring_entries: ring,
+            limits: OmssLimits {
+                burst_entries: self.burst_entries,
+                burst_ms: self.burst_ms,
+                lag_soft_entries: self.lag_soft_entries,
+                lag_soft_ms: self.lag_soft_ms,
+                lag_hard_entries: self.lag_hard_entries,
+                lag_hard_ms: self.lag_hard_ms,
+            },
+            drop_policy: match self.drop_policy {
+                DropPolicy::Slowest => omss_uapi::OMSS_DROP_SLOWEST,
+                DropPolicy::Tail => omss_uapi::OMSS_DROP_TAIL,
+                DropPolicy::Red => omss_uapi::OMSS_DROP_RED,
+            },
+            persist_ms,
+            ..OmssSessionCreate::request()
+        }
+    }
 }
 
 enum Sock {
@@ -79,11 +153,25 @@ impl Sock {
 struct Relay {
     dev: Option<Device>,
     session: u32,
+    /// The session's token, if it is persistent.
+    token: Option<u64>,
     sinks: Vec<(u32, Sock)>,
     listener: Option<TcpListener>,
     next_udp: usize,
     sink_udp: Option<SocketAddr>,
     sink_sndbuf: Option<usize>,
+}
+
+/// A persistent session outlives its file: when the relay stops on its own (or fails), it
+/// destroys the session rather than leave it parked. (The "close" command leaves it.)
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let (Some(dev), Some(_)) = (&self.dev, self.token) {
+            if dev.destroy(self.session).is_ok() {
+                eprintln!("omssctl: destroyed session {}", self.session);
+            }
+        }
+    }
 }
 
 fn err(what: &str, e: i32) -> String {
@@ -186,25 +274,31 @@ pub fn run(device: &str, a: &RelayArgs) -> Result<(), String> {
         m => return Err(format!("--mode: {m:?} is neither share nor copy")),
     };
     let dev = Device::open(device)?;
-    let session = dev
-        .create(a.priority, mode, a.ring)
+    let mut req = a.controls.request(a.priority, mode, a.ring);
+    let (session, token) = dev
+        .create_with(&mut req)
         .map_err(|e| err("create session", e))?;
-    let listener = match a.sink_tcp_listen {
-        Some(addr) => Some(TcpListener::bind(addr).map_err(|e| format!("listen {addr}: {e}"))?),
-        None => None,
-    };
-    if listener.is_none() && a.sink_udp.is_none() {
-        return Err("give --sink-udp or --sink-tcp-listen".into());
+    let token = a.controls.persist_ms.map(|_| token);
+    if let Some(t) = token {
+        eprintln!("omssctl: session {session} token {t:#x}");
     }
+    // From here on, dropping `r` destroys a persistent session.
     let mut r = Relay {
         dev: Some(dev),
         session,
+        token,
         sinks: Vec::new(),
-        listener,
+        listener: None,
         next_udp: 0,
         sink_udp: a.sink_udp,
         sink_sndbuf: a.sink_sndbuf,
     };
+    if let Some(addr) = a.sink_tcp_listen {
+        r.listener = Some(TcpListener::bind(addr).map_err(|e| format!("listen {addr}: {e}"))?);
+    }
+    if r.listener.is_none() && a.sink_udp.is_none() {
+        return Err("give --sink-udp or --sink-tcp-listen".into());
+    }
     r.add(a.sinks)?;
     // The source last, so every sink sees the stream from its start.
     let source = match (a.source_udp, a.source_tcp) {
@@ -225,16 +319,14 @@ pub fn run(device: &str, a: &RelayArgs) -> Result<(), String> {
         a.mode
     );
 
-    let start = Instant::now();
     let mut commands = match &a.commands {
         Some(path) => Some(
             BufReader::new(std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?).lines(),
         ),
         None => None,
     };
-    let mut last = Instant::now();
-    let (mut last_rx, mut last_rx_at) = (0, Instant::now());
-    let mut ended_at: Option<Instant> = None;
+    let mut watch = Watch::new(&a.wait);
+    let mut why: Option<Stop> = None;
     let mut alive = true;
     while alive {
         if let Some(lines) = commands.as_mut() {
@@ -245,66 +337,14 @@ pub fn run(device: &str, a: &RelayArgs) -> Result<(), String> {
             continue;
         }
         std::thread::sleep(Duration::from_millis(50));
-        let (s, k) = r.dev()?.stats(session, 0).map_err(|e| err("stats", e))?;
-        if let Some(every) = a.stats_every {
-            if last.elapsed().as_secs_f64() >= every {
-                print_stats(&s, &k);
-                last = Instant::now();
-            }
-        }
-        let ended =
-            s.state == omss_uapi::OMSS_SESSION_ENDED || s.state == omss_uapi::OMSS_SESSION_FAILED;
-        if s.rx_packets != last_rx {
-            (last_rx, last_rx_at) = (s.rx_packets, Instant::now());
-        }
-        // Idle: no input for `idle_exit`, and the sinks sent what they had (or they have had
-        // `drain_timeout` more to do it).
-        let quiet = last_rx_at.elapsed().as_secs_f64();
-        let idle = match a.idle_exit {
-            Some(t) if last_rx > 0 && quiet >= t => {
-                quiet >= t + a.drain_timeout || all_sinks_sent(r.dev()?, session, r.sinks.len())?
-            }
-            _ => false,
-        };
-        let timed_out = a
-            .duration
-            .is_some_and(|d| start.elapsed().as_secs_f64() >= d);
-        if ended {
-            ended_at.get_or_insert_with(Instant::now);
-        }
-        let drained = ended_at.is_some_and(|t| t.elapsed().as_secs_f64() >= a.drain_timeout);
-        if timed_out
-            || idle
-            || drained
-            || (ended && all_sinks_settled(r.dev()?, session, r.sinks.len())?)
-        {
-            break;
-        }
+        why = watch.poll(r.dev()?, session)?;
+        alive = why.is_none();
     }
     if let Some(dev) = &r.dev {
-        if let Ok((s, k)) = dev.stats(session, r.sinks.len().max(1) + 64) {
-            if a.json {
-                println!("{}", stats_json(&s, &k));
-            } else {
-                print_stats(&s, &k);
-            }
-        }
+        print_final(dev, session, a.wait.json, why, token);
     }
     drop(source);
     Ok(())
-}
-
-/// Whether every active sink has sent every entry it has.
-fn all_sinks_sent(dev: &Device, session: u32, n: usize) -> Result<bool, String> {
-    let (_, k) = dev.stats(session, n).map_err(|e| err("stats", e))?;
-    Ok(k.iter()
-        .all(|s| s.state != omss_uapi::OMSS_SINK_ACTIVE || s.lag == 0))
-}
-
-/// After the source ended: whether every sink is done or failed.
-fn all_sinks_settled(dev: &Device, session: u32, n: usize) -> Result<bool, String> {
-    let (_, k) = dev.stats(session, n).map_err(|e| err("stats", e))?;
-    Ok(k.iter().all(|s| s.state != omss_uapi::OMSS_SINK_ACTIVE))
 }
 
 fn connect_retry(addr: SocketAddr) -> Result<TcpStream, String> {
@@ -330,5 +370,84 @@ fn set_buf(fd: i32, opt: libc::c_int, bytes: usize) {
             (&v as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as u32,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        relay: RelayArgs,
+    }
+
+    fn request(args: &[&str]) -> Result<OmssSessionCreate, clap::Error> {
+        let cli = Cli::try_parse_from(std::iter::once("relay").chain(args.iter().copied()))?;
+        Ok(cli
+            .relay
+            .controls
+            .request(3, omss_uapi::OMSS_MODE_COPY, 512))
+    }
+
+    #[test]
+    fn defaults_are_abi_2_behaviour() {
+        let r = request(&[]).unwrap();
+        assert_eq!(r.size as usize, std::mem::size_of::<OmssSessionCreate>());
+        assert_eq!((r.flags, r.persist_ms, r.token), (0, 0, 0));
+        assert_eq!(r.drop_policy, omss_uapi::OMSS_DROP_SLOWEST);
+        assert_eq!(r.limits, OmssLimits::default());
+        assert_eq!((r.priority, r.mode, r.ring_entries), (3, 1, 512));
+    }
+
+    #[test]
+    fn controls_fill_the_request() {
+        let r = request(&[
+            "--burst-entries",
+            "1",
+            "--burst-ms",
+            "2",
+            "--lag-soft-entries",
+            "3",
+            "--lag-soft-ms",
+            "4",
+            "--lag-hard-entries",
+            "5",
+            "--lag-hard-ms",
+            "6",
+            "--drop-policy",
+            "red",
+            "--persist-ms",
+            "20000",
+        ])
+        .unwrap();
+        let l = r.limits;
+        assert_eq!(
+            [
+                l.burst_entries,
+                l.burst_ms,
+                l.lag_soft_entries,
+                l.lag_soft_ms,
+                l.lag_hard_entries,
+                l.lag_hard_ms
+            ],
+            [1, 2, 3, 4, 5, 6]
+        );
+        assert_eq!(r.drop_policy, omss_uapi::OMSS_DROP_RED);
+        assert_eq!(r.flags, omss_uapi::OMSS_SESSION_PERSIST);
+        assert_eq!(r.persist_ms, 20000);
+        let tail = request(&["--drop-policy", "tail"]).unwrap();
+        assert_eq!(tail.drop_policy, omss_uapi::OMSS_DROP_TAIL);
+    }
+
+    #[test]
+    fn bad_controls_are_refused() {
+        assert!(request(&["--persist-ms", "0"]).is_err());
+        assert!(request(&["--persist-ms", "3600001"]).is_err());
+        assert!(request(&["--persist-ms", "3600000"]).is_ok());
+        assert!(request(&["--drop-policy", "oldest"]).is_err());
+        assert!(request(&["--lag-hard-ms", "-1"]).is_err());
     }
 }

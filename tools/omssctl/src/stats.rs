@@ -18,6 +18,7 @@ fn sink_state(s: u32) -> &'static str {
         OMSS_SINK_ACTIVE => "active",
         OMSS_SINK_FAILED => "failed",
         OMSS_SINK_DONE => "done",
+        OMSS_SINK_KICKED => "kicked",
         _ => "?",
     }
 }

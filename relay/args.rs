@@ -58,6 +58,25 @@ pub(crate) fn check_persist(
     }
 }
 
+/// Largest entry of a TCP source, in bytes (`OMSS_ENTRY_MAX`).
+pub(crate) const ENTRY_MAX: u32 = 16384;
+
+/// Checks a TCP source's framing (`record_size`, `datagram_size`; 0 is none) and returns
+/// the fixed size of its entries, if any: the datagram size, or as many whole records as fit
+/// in [`ENTRY_MAX`].
+pub(crate) fn entry_size(record: u32, datagram: u32) -> Result<Option<u32>, ArgError> {
+    if record > ENTRY_MAX || datagram > ENTRY_MAX {
+        return Err(ArgError::TooBig);
+    }
+    match (record, datagram) {
+        (0, 0) => Ok(None),
+        (0, d) => Ok(Some(d)),
+        (r, 0) => Ok(Some(ENTRY_MAX / r * r)),
+        (r, d) if d % r == 0 => Ok(Some(d)),
+        _ => Err(ArgError::Invalid),
+    }
+}
+
 /// A sink's limits (`struct omss_limits`) once resolved; `None` is "no limit".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Limits {

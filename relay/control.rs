@@ -5,7 +5,8 @@
 
 use super::{
     args::{
-        check_create, check_header, check_persist, Limits, MAX_SESSIONS, MODE_COPY, NR_CLASSES,
+        check_create, check_header, check_persist, entry_size, Limits, MAX_SESSIONS, MODE_COPY,
+        NR_CLASSES,
     },
     session::{Session, SESSIONS_LIVE},
     slots::Slots,
@@ -216,6 +217,7 @@ impl ControlFile {
             v.ring_entries,
             &self.engine.params,
         )?;
+        let framing = entry_size(v.record_size, v.datagram_size)?;
         let persist =
             check_persist(v.flags, v.persist_ms, v.drop_policy)?.map(|ms| (ms, shim::random_u64()));
         let id = {
@@ -231,6 +233,7 @@ impl ControlFile {
                 v.mode == MODE_COPY,
                 ring,
                 Limits::session(limit_fields(&v.limits)),
+                framing,
                 DropPolicy::from_abi(v.drop_policy).ok_or(EINVAL)?,
                 persist,
                 self.engine.pool.clone(),

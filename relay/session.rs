@@ -100,6 +100,8 @@ pub(crate) struct Session {
     pub(crate) copy: bool,
     /// Defaults for the sinks' burst and lag limits.
     limits: Limits,
+    /// A TCP source's fixed entry size (`args::entry_size`), or `None`.
+    pub(crate) entry_size: Option<u32>,
     /// A persistent session: parked this long (ms) when its file closes, and the token that
     /// adopts it.
     pub(crate) persist: Option<(u32, u64)>,
@@ -140,6 +142,7 @@ impl Session {
         copy: bool,
         capacity: u32,
         limits: Limits,
+        entry_size: Option<u32>,
         policy: DropPolicy,
         persist: Option<(u32, u64)>,
         pool: Arc<Pool>,
@@ -163,6 +166,7 @@ impl Session {
                 class,
                 copy,
                 limits,
+                entry_size,
                 persist,
                 pool,
                 inner <- new_mutex!(inner, "omss_session"),

@@ -30,9 +30,13 @@ const TCP_ENTRY_PAGES: usize = 4;
 struct SourceRun {
     /// Pages to receive into; the used ones move into the entry and are replaced.
     spare: PayloadPages,
-    /// Bytes received into `spare` that are not stored yet (the entry could not be made:
-    /// no memory). They are stored before anything more is received.
+    /// Bytes received into `spare` that are not stored yet: the start of a fixed-size
+    /// entry, or a whole one that could not be made (no memory). A whole entry is stored
+    /// before anything more is received.
     pending: usize,
+    /// A TCP source hit EOF with `pending` bytes of a fixed-size entry: they are stored as
+    /// a short last entry, then the session ends.
+    eof: bool,
     /// Published in its session: it may receive.
     started: bool,
     detached: bool,
@@ -45,6 +49,8 @@ pub(crate) struct Source {
     session: Arc<Session>,
     pub(crate) sock: Socket,
     proto: Proto,
+    /// A TCP source's fixed entry size (its session's framing), or `None`: as received.
+    fixed: Option<usize>,
     #[pin]
     run: Mutex<SourceRun>,
 }
@@ -52,9 +58,14 @@ pub(crate) struct Source {
 impl Source {
     /// A new source, not yet attached.
     pub(crate) fn new(session: Arc<Session>, sock: Socket, proto: Proto) -> Result<Arc<Self>> {
+        let fixed = match proto {
+            Proto::Tcp => session.entry_size.map(|n| n as usize),
+            Proto::Udp => None,
+        };
         let run = SourceRun {
             spare: PayloadPages::with_capacity(MAX_IOV_PAGES)?,
             pending: 0,
+            eof: false,
             started: false,
             detached: false,
             hook: None,
@@ -64,6 +75,7 @@ impl Source {
                 session,
                 sock,
                 proto,
+                fixed,
                 run <- new_mutex!(run, "omss_source_run"),
             }),
             GFP_KERNEL,
@@ -92,38 +104,59 @@ impl Source {
     }
 
     fn max_entry(&self) -> usize {
-        match self.proto {
-            Proto::Tcp => TCP_ENTRY_PAGES * PAGE_SIZE,
-            Proto::Udp => MAX_IOV_PAGES * PAGE_SIZE,
+        match (self.proto, self.fixed) {
+            (Proto::Tcp, Some(n)) => n,
+            (Proto::Tcp, None) => TCP_ENTRY_PAGES * PAGE_SIZE,
+            (Proto::Udp, _) => MAX_IOV_PAGES * PAGE_SIZE,
+        }
+    }
+
+    /// Whether `pending` bytes make an entry: any for a datagram or an unframed stream,
+    /// exactly the fixed size for a framed one (or what is left at its EOF).
+    fn whole(&self, run: &SourceRun) -> bool {
+        match self.fixed {
+            Some(n) => run.pending == n || (run.eof && run.pending > 0),
+            None => run.pending > 0,
         }
     }
 
     /// Receives one entry. Bytes once received are never lost to a failed allocation:
     /// they stay `pending` in the spare pages until their entry can be made.
     fn receive(&self, run: &mut SourceRun) -> Result<Recv> {
-        if run.pending == 0 {
+        if !self.whole(run) {
+            if run.eof {
+                return Ok(Recv::Eof);
+            }
             let max = self.max_entry();
             while run.spare.len() * PAGE_SIZE < max {
                 run.spare.push_new()?;
                 self.session.pages_allocated.fetch_add(1, Relaxed);
             }
-            let (len, truncated) = match self.sock.recv_pages(run.spare.pages(), max) {
+            let off = run.pending;
+            let (len, truncated) = match self.sock.recv_pages(run.spare.pages(), off, max - off) {
                 Ok(r) => r,
                 Err(e) if e == EAGAIN => return Ok(Recv::Nothing),
                 Err(e) => return Err(e),
             };
             if len == 0 {
-                // EOF on TCP; an empty datagram on UDP carries nothing to relay.
-                return Ok(if self.proto == Proto::Tcp {
-                    Recv::Eof
-                } else {
-                    Recv::Empty
+                // EOF on TCP (a framed stream's last bytes are stored first); an empty
+                // datagram on UDP carries nothing to relay.
+                return Ok(match self.proto {
+                    Proto::Tcp if off > 0 => {
+                        run.eof = true;
+                        Recv::Partial
+                    }
+                    Proto::Tcp => Recv::Eof,
+                    Proto::Udp => Recv::Empty,
                 });
             }
             if truncated {
                 self.session.rx_truncated.fetch_add(1, Relaxed);
             }
-            run.pending = len;
+            run.pending += len;
+            if !self.whole(run) {
+                return Ok(Recv::Partial);
+            }
         }
         // Everything the entry needs is allocated first; then the used pages move into it
         // and fresh ones take their place, which cannot fail.
@@ -143,6 +176,8 @@ impl Source {
 
 enum Recv {
     Entry(Arc<Chunk>),
+    /// Part of a fixed-size entry: receive on.
+    Partial,
     Empty,
     Nothing,
     Eof,
@@ -158,7 +193,7 @@ impl Job for Source {
         for _ in 0..BUDGET {
             match self.receive(&mut run) {
                 Ok(Recv::Entry(chunk)) => self.session.store(chunk),
-                Ok(Recv::Empty) => {}
+                Ok(Recv::Empty | Recv::Partial) => {}
                 Ok(Recv::Nothing) => return false,
                 Ok(Recv::Eof) => {
                     self.session.end(0);

@@ -120,11 +120,17 @@ impl Socket {
         self.xfer(&mut bvec[..n], len, flags, bindings::ITER_SOURCE, true)
     }
 
-    /// Receives up to `max` bytes into `pages` without blocking. Returns the bytes received
-    /// (0 is EOF on a stream socket) and whether a datagram was truncated.
-    pub(crate) fn recv_pages(&self, pages: &[Page], max: usize) -> Result<(usize, bool)> {
+    /// Receives up to `max` bytes into `pages`, from byte `off` on, without blocking.
+    /// Returns the bytes received (0 is EOF on a stream socket) and whether a datagram was
+    /// truncated.
+    pub(crate) fn recv_pages(
+        &self,
+        pages: &[Page],
+        off: usize,
+        max: usize,
+    ) -> Result<(usize, bool)> {
         let mut bvec = [bio_vec_zeroed(); MAX_IOV_PAGES];
-        let (n, max) = fill_bvec(&mut bvec, pages, 0, max);
+        let (n, max) = fill_bvec(&mut bvec, pages, off, max);
         let mut msg = msghdr_zeroed();
         let got = self.xfer_msg(
             &mut msg,

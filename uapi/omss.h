@@ -95,8 +95,20 @@ struct omss_session_create {
 	__u32 persist_ms;	/* in: with OMSS_SESSION_PERSIST, how long it stays parked
 				 * (1 .. OMSS_PERSIST_MAX_MS); else 0 */
 	__u64 token;		/* out: with OMSS_SESSION_PERSIST, the secret that adopts it */
+	/*
+	 * A TCP source's framing (a UDP source's entries are its datagrams; these are ignored).
+	 * record_size: the stream is made of records of this many bytes (188 for MPEG-TS), so
+	 * every entry holds whole records: drops and lag jumps fall on record boundaries.
+	 * datagram_size: every entry is exactly this many bytes (a multiple of record_size), so
+	 * a UDP sink sends datagrams of this size; keep it within the path MTU's payload (1316
+	 * = 7 MPEG-TS packets). With record_size alone, entries are as many whole records as
+	 * fit in OMSS_ENTRY_MAX. 0 is none. A stream that ends mid-entry ends with a short one.
+	 */
+	__u32 record_size;
+	__u32 datagram_size;
 };
 #define OMSS_SESSION_CREATE_SIZE_V1	32
+#define OMSS_ENTRY_MAX			16384	/* largest entry of a TCP source, bytes */
 #define OMSS_PERSIST_MAX_MS		3600000
 
 /*

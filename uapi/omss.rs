@@ -52,6 +52,7 @@ pub const OMSS_DROP_RED: u32 = 2;
 
 pub const OMSS_LIMIT_NONE: u32 = 0xffff_ffff;
 pub const OMSS_PERSIST_MAX_MS: u32 = 3_600_000;
+pub const OMSS_ENTRY_MAX: u32 = 16384;
 
 /// `struct omss_limits`.
 #[repr(C)]
@@ -106,6 +107,8 @@ pub struct OmssSessionCreate {
     pub drop_policy: u32,
     pub persist_ms: u32,
     pub token: u64,
+    pub record_size: u32,
+    pub datagram_size: u32,
 }
 
 /// Size of `struct omss_session_create` in ABI 1 and 2: the fields up to `reserved`.

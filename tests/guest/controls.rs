@@ -13,7 +13,7 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-const PLAN: u32 = 45;
+const PLAN: u32 = 51;
 /// Payload of every entry: its sequence number (u64 LE), then that number's low byte.
 const SIZE: usize = 1000;
 
@@ -590,6 +590,164 @@ fn lag(t: &mut Tap, dev: &Device) {
     dev.destroy(id).unwrap();
 }
 
+const REC: usize = 188;
+
+fn record(seq: u64) -> Vec<u8> {
+    let mut b = vec![seq as u8; REC];
+    b[..8].copy_from_slice(&seq.to_le_bytes());
+    b
+}
+
+/// The records of a byte stream, if it is whole records, all well-formed.
+fn records(b: &[u8]) -> Option<Vec<u64>> {
+    if !b.len().is_multiple_of(REC) {
+        return None;
+    }
+    b.chunks(REC)
+        .map(|r| {
+            let seq = u64::from_le_bytes(r[..8].try_into().unwrap());
+            r[8..].iter().all(|&x| x == seq as u8).then_some(seq)
+        })
+        .collect()
+}
+
+/// A TCP source: the session reads `src`; the test writes into `feed`.
+fn tcp_source() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let feed = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (src, _) = l.accept().unwrap();
+    (feed, src)
+}
+
+/// Writes records `from..to` in 1,000-byte pieces (not record-aligned), `gap` apart.
+fn feed_records(feed: &mut TcpStream, from: u64, to: u64, gap: Duration) {
+    let bytes: Vec<u8> = (from..to).flat_map(record).collect();
+    for piece in bytes.chunks(1000) {
+        feed.write_all(piece).unwrap();
+        if !gap.is_zero() {
+            std::thread::sleep(gap);
+        }
+    }
+}
+
+/// A TCP source's framing: whole records, datagrams of a set size, a short last entry.
+fn framing(t: &mut Tap, dev: &Device) {
+    let bad = |record_size, datagram_size| {
+        create(
+            dev,
+            OmssSessionCreate {
+                record_size,
+                datagram_size,
+                ..Default::default()
+            },
+        )
+    };
+    check_errno(
+        t,
+        "framing: a datagram size that is not whole records",
+        bad(188, 1400),
+        libc::EINVAL,
+    );
+    check_errno(
+        t,
+        "framing: a record over OMSS_ENTRY_MAX",
+        bad(OMSS_ENTRY_MAX + 1, 0),
+        libc::E2BIG,
+    );
+
+    // TCP in, UDP out: 7 records per datagram.
+    let c = create(
+        dev,
+        OmssSessionCreate {
+            record_size: 188,
+            datagram_size: 1316,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let id = c.session_id;
+    let (mut feed, src) = tcp_source();
+    let sub = UdpSub::new();
+    add(dev, id, sub.sink.as_raw_fd(), OmssLimits::default()).unwrap();
+    dev.set_source(id, src.as_raw_fd()).unwrap();
+    feed_records(&mut feed, 0, 70, Duration::from_millis(2));
+    let mut extra = (70..73).flat_map(record).collect::<Vec<u8>>();
+    extra.extend_from_slice(&record(73)[..50]);
+    feed.write_all(&extra).unwrap();
+    feed.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut sizes = Vec::new();
+    let mut bytes = Vec::new();
+    let mut buf = vec![0; 65536];
+    let end = Instant::now() + QUIET;
+    while Instant::now() < end && sizes.len() < 11 {
+        if let Ok(n) = sub.rx.recv(&mut buf) {
+            sizes.push(n);
+            bytes.extend_from_slice(&buf[..n]);
+        }
+    }
+    let whole = sizes[..sizes.len().saturating_sub(1)]
+        .iter()
+        .all(|&n| n == 1316);
+    t.ok(
+        &format!(
+            "framing: TCP in, UDP out: 10 datagrams of 1,316 bytes, then the short rest: {sizes:?}"
+        ),
+        sizes.len() == 11 && whole && sizes[10] == 3 * 188 + 50,
+    );
+    let want: Vec<u8> = (0..73)
+        .flat_map(record)
+        .chain(record(73)[..50].iter().copied())
+        .collect();
+    t.ok(
+        "framing: the datagrams are the stream, byte for byte",
+        bytes == want,
+    );
+    let ended = wait_until(Duration::from_secs(2), || {
+        dev.stats(id, 0)
+            .is_ok_and(|(s, _)| s.state == OMSS_SESSION_ENDED)
+    });
+    t.ok(
+        "framing: the source's EOF ends the session after the short entry",
+        ended,
+    );
+    dev.destroy(id).unwrap();
+
+    // A lag jump of a TCP sink falls on a record boundary.
+    let c = OmssSessionCreate {
+        ring_entries: 256,
+        record_size: 188,
+        datagram_size: 1316,
+        ..Default::default()
+    };
+    let c = create(dev, c).unwrap();
+    let id = c.session_id;
+    let (mut feed, src) = tcp_source();
+    let mut s = TcpSub::new();
+    let lim = OmssLimits {
+        lag_soft_entries: 20,
+        ..Default::default()
+    };
+    let sid = add(dev, id, s.sink.as_raw_fd(), lim).unwrap();
+    dev.set_source(id, src.as_raw_fd()).unwrap();
+    feed_records(&mut feed, 0, 700, Duration::from_millis(1));
+    std::thread::sleep(Duration::from_millis(500));
+    s.drain(Duration::from_millis(1500));
+    feed_records(&mut feed, 700, 770, Duration::ZERO);
+    s.drain(Duration::from_millis(1500));
+    let st = sink_stats(dev, id, sid);
+    let got = records(&s.bytes);
+    diag(&format!(
+        "framing: the stalled sink lost {} entries, got {} bytes",
+        st.entries_lost,
+        s.bytes.len()
+    ));
+    t.ok(
+        &format!("framing: after a jump ({} entries lost) the TCP sink's stream is still whole records, in order, ending with 700..769", st.entries_lost),
+        st.entries_lost > 0 && got.is_some_and(|g| g.windows(2).all(|w| w[0] < w[1]) && g.ends_with(&(700..770).collect::<Vec<_>>())),
+    );
+    dev.destroy(id).unwrap();
+}
+
 /// The drop policies with a fast and a stalled sink: who loses what.
 fn policies(t: &mut Tap, dev: &Device) {
     let run = |policy, ring, n| {
@@ -768,6 +926,7 @@ fn main() -> std::process::ExitCode {
     burst(&mut t, &dev);
     lag(&mut t, &dev);
     policies(&mut t, &dev);
+    framing(&mut t, &dev);
     persist(&mut t, &dev);
     drop(dev);
     finish_drained(&mut t)

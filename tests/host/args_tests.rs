@@ -344,3 +344,23 @@ proptest! {
         prop_assert!(!lag_over(e, ms, None, None));
     }
 }
+
+#[test]
+fn tcp_source_framing() {
+    assert_eq!(entry_size(0, 0), Ok(None));
+    assert_eq!(entry_size(188, 0), Ok(Some(16356)), "87 whole records");
+    assert_eq!(entry_size(188, 1316), Ok(Some(1316)));
+    assert_eq!(entry_size(0, 1400), Ok(Some(1400)));
+    assert_eq!(entry_size(188, 1400), Err(ArgError::Invalid));
+    assert_eq!(entry_size(ENTRY_MAX + 1, 0), Err(ArgError::TooBig));
+    assert_eq!(entry_size(188, ENTRY_MAX + 188), Err(ArgError::TooBig));
+}
+
+proptest! {
+    #[test]
+    fn entries_hold_whole_records(r in 1..=ENTRY_MAX, d in 0..=ENTRY_MAX) {
+        if let Ok(Some(e)) = entry_size(r, d) {
+            prop_assert!(e % r == 0 && e <= ENTRY_MAX && e > 0);
+        }
+    }
+}

@@ -207,6 +207,9 @@ fn rust_facts() -> BTreeMap<String, u64> {
     field!(m, "omss_session_create", OmssSessionCreate, drop_policy);
     field!(m, "omss_session_create", OmssSessionCreate, persist_ms);
     field!(m, "omss_session_create", OmssSessionCreate, token);
+    field!(m, "omss_session_create", OmssSessionCreate, record_size);
+    field!(m, "omss_session_create", OmssSessionCreate, datagram_size);
+    m.insert("OMSS_ENTRY_MAX".into(), OMSS_ENTRY_MAX.into());
     field!(m, "omss_sink_add", OmssSinkAdd, limits);
     m.insert(
         "OMSS_SESSION_CREATE_SIZE_V1".into(),

@@ -126,6 +126,9 @@ int main(void)
 	F(omss_session_create, drop_policy);
 	F(omss_session_create, persist_ms);
 	F(omss_session_create, token);
+	F(omss_session_create, record_size);
+	F(omss_session_create, datagram_size);
+	P("OMSS_ENTRY_MAX", OMSS_ENTRY_MAX);
 	F(omss_sink_add, limits);
 	P("OMSS_SESSION_CREATE_SIZE_V1", OMSS_SESSION_CREATE_SIZE_V1);
 	P("OMSS_SINK_ADD_SIZE_V1", OMSS_SINK_ADD_SIZE_V1);

@@ -96,6 +96,15 @@ pub struct Controls {
     #[arg(long, value_name = "MS",
         value_parser = clap::value_parser!(u32).range(1..=omss_uapi::OMSS_PERSIST_MAX_MS as i64))]
     persist_ms: Option<u32>,
+    /// A TCP source's record size in bytes (188 for MPEG-TS): every entry holds whole
+    /// records, so drops and lag jumps fall on record boundaries (0: none).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    record_size: u32,
+    /// A TCP source's entry size in bytes, a multiple of --record-size: each entry, and so
+    /// each datagram a UDP sink sends, is exactly this long (the stream's last may be
+    /// shorter); keep it within the path MTU's payload, e.g. 1316 (0: as received).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    datagram_size: u32,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -131,6 +140,8 @@ impl Controls {
                 DropPolicy::Red => omss_uapi::OMSS_DROP_RED,
             },
             persist_ms,
+            record_size: self.record_size,
+            datagram_size: self.datagram_size,
             ..OmssSessionCreate::request()
         }
     }

@@ -5,6 +5,9 @@
 //! A streaming server hands a source socket and many sink sockets to `/dev/omss`; the
 //! kernel then relays the stream from the source to every sink.
 
+// `pin_init!` of a session's many fields expands deeply.
+#![recursion_limit = "256"]
+
 use kernel::prelude::*;
 
 mod buffer;
@@ -28,15 +31,22 @@ module! {
 }
 
 struct OmssModule {
+    // Dropped in this order: no dump or event after the family is gone, then the device
+    // (and with it the engine, whose last sessions are destroyed).
+    _netlink: shim::netlink::Netlink<relay::registry::Registry>,
     _device: shim::MiscDevice<relay::Engine>,
 }
 
 impl kernel::Module for OmssModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let engine = relay::Engine::new()?;
+        let netlink = shim::netlink::Netlink::register(engine.registry.clone())?;
         let device = shim::MiscDevice::register(engine)?;
         pr_info!("loaded, ABI version {}\n", uapi::OMSS_ABI_VERSION);
-        Ok(Self { _device: device })
+        Ok(Self {
+            _netlink: netlink,
+            _device: device,
+        })
     }
 }
 

@@ -56,7 +56,6 @@ impl DropPolicy {
     }
 
     /// The `OMSS_DROP_*` value of this policy.
-    #[cfg_attr(not(test), expect(dead_code, reason = "used by the host tests"))]
     pub(crate) fn abi(self) -> u32 {
         match self {
             Self::Slowest => ABI_SLOWEST,

@@ -237,8 +237,14 @@ impl ControlFile {
                 DropPolicy::from_abi(v.drop_policy).ok_or(EINVAL)?,
                 persist,
                 self.engine.pool.clone(),
+                self.engine.registry.clone(),
             )?;
-            s.table.insert(session)?;
+            self.engine.registry.add(session.clone())?;
+            if let Err(e) = s.table.insert(session.clone()) {
+                drop(s);
+                session.destroy();
+                return Err(e);
+            }
             id
         };
         v.session_id = id;

@@ -5,6 +5,7 @@
 pub(crate) mod args;
 pub(crate) mod control;
 pub(crate) mod park;
+pub(crate) mod registry;
 pub(crate) mod session;
 pub(crate) mod sink;
 pub(crate) mod slots;
@@ -22,6 +23,7 @@ use kernel::{
     sync::{Arc, ArcBorrow},
 };
 use park::Parking;
+use registry::Registry;
 
 impl From<ArgError> for Error {
     fn from(e: ArgError) -> Self {
@@ -42,6 +44,8 @@ impl From<ArgError> for Error {
 pub(crate) struct Engine {
     pub(crate) params: ParamValues,
     pub(crate) pool: Arc<Pool>,
+    /// Every live session (the netlink dumps).
+    pub(crate) registry: Arc<Registry>,
     /// Parked persistent sessions, and their reaper thread.
     pub(crate) parking: Arc<Parking>,
     reaper: Option<Kthread>,
@@ -77,6 +81,13 @@ impl Engine {
             lanes,
             params.workers_max
         );
+        let registry = match Registry::new() {
+            Ok(r) => r,
+            Err(e) => {
+                pool.stop();
+                return Err(e);
+            }
+        };
         let (parking, reaper) = match Parking::start() {
             Ok(p) => p,
             Err(e) => {
@@ -87,6 +98,7 @@ impl Engine {
         let engine = Self {
             params,
             pool,
+            registry,
             parking,
             reaper: Some(reaper),
             next_session: AtomicU64::new(1),

@@ -10,8 +10,10 @@
 //! `Parking::table` is taken after `ControlFile::sessions` (in adopt) and before nothing
 //! else: sessions are destroyed only after it is released (see `session.rs`).
 
-use super::{session::Session, slots::Slots};
+use super::{registry::session_event, session::Session, slots::Slots};
 use crate::shim::thread::{self, Kthread, ThreadMain};
+use crate::uapi;
+use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
     new_condvar, new_mutex,
     prelude::*,
@@ -79,8 +81,10 @@ impl Parking {
             session.destroy();
             return;
         }
+        session.parked.store(true, Relaxed);
         drop(t);
         self.wake.notify_all();
+        session_event(uapi::OMSS_EVENT_SESSION_PARKED, session.id, 0);
     }
 
     /// Takes parked session `id` out of the table if `token` is its token: `ENOENT` if no
@@ -95,6 +99,9 @@ impl Parking {
             .parked
             .remove_first(|p| p.session.id == id)
             .ok_or(ENOENT)?;
+        drop(t);
+        p.session.parked.store(false, Relaxed);
+        session_event(uapi::OMSS_EVENT_SESSION_ADOPTED, id, 0);
         Ok(p.session)
     }
 

@@ -29,6 +29,7 @@
 
 use super::{
     args::{check_socket, sink_conflict, ArgError, Ids, Limits, SockFacts, MAX_SINKS},
+    registry::{session_event, Registry},
     sink::Sink,
     slots::Slots,
     source::Source,
@@ -39,10 +40,10 @@ use crate::{
         pool::Pool,
         task::{Batch, Task},
     },
-    shim::{self, sock::Socket},
+    shim::{self, netlink::NlAttr, sock::Socket},
     uapi,
 };
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::{
     alloc::KVVec,
     new_mutex,
@@ -105,7 +106,11 @@ pub(crate) struct Session {
     /// A persistent session: parked this long (ms) when its file closes, and the token that
     /// adopts it.
     pub(crate) persist: Option<(u32, u64)>,
+    /// Parked: its file was closed and nobody adopted it yet.
+    pub(crate) parked: AtomicBool,
+    policy: DropPolicy,
     pool: Arc<Pool>,
+    registry: Arc<Registry>,
     #[pin]
     pub(crate) inner: Mutex<Inner>,
     rx_bytes: AtomicU64,
@@ -146,6 +151,7 @@ impl Session {
         policy: DropPolicy,
         persist: Option<(u32, u64)>,
         pool: Arc<Pool>,
+        registry: Arc<Registry>,
     ) -> Result<Arc<Self>> {
         let mut buf = SessionBuffer::new(capacity, policy)?;
         buf.set_retain(limits.retain(capacity));
@@ -168,7 +174,10 @@ impl Session {
                 limits,
                 entry_size,
                 persist,
+                parked: AtomicBool::new(false),
+                policy,
                 pool,
+                registry,
                 inner <- new_mutex!(inner, "omss_session"),
                 rx_bytes: AtomicU64::new(0),
                 rx_packets: AtomicU64::new(0),
@@ -364,6 +373,12 @@ impl Session {
         for e in inner.sinks.iter() {
             wake.schedule(e.task.as_arc_borrow());
         }
+        let event = if err == 0 {
+            uapi::OMSS_EVENT_SESSION_ENDED
+        } else {
+            uapi::OMSS_EVENT_SESSION_FAILED
+        };
+        session_event(event, self.id, err);
     }
 
     /// Tears the session down: every socket is detached and given back, with no FIN.
@@ -386,6 +401,58 @@ impl Session {
         for e in sinks.iter().flatten() {
             e.sink.shutdown(&e.task);
         }
+        self.registry.remove(self.id);
+        session_event(uapi::OMSS_EVENT_SESSION_DESTROYED, self.id, 0);
+    }
+
+    /// The session's netlink attributes (`OMSS_CMD_SESSION_GET`).
+    pub(crate) fn attrs(&self) -> [NlAttr; 12] {
+        let inner = self.inner.lock();
+        let idx = inner.buf.index();
+        let mode = if self.copy {
+            uapi::OMSS_MODE_COPY
+        } else {
+            uapi::OMSS_MODE_SHARE
+        };
+        [
+            NlAttr::u32(uapi::OMSS_A_SESSION_ID, self.id),
+            NlAttr::u32(uapi::OMSS_A_STATE, inner.state),
+            NlAttr::u32(uapi::OMSS_A_MODE, mode),
+            NlAttr::u32(uapi::OMSS_A_PRIORITY, self.class.into()),
+            NlAttr::u32(uapi::OMSS_A_DROP_POLICY, self.policy.abi()),
+            NlAttr::u32(uapi::OMSS_A_PARKED, self.parked.load(Relaxed).into()),
+            NlAttr::u32(uapi::OMSS_A_RING_CAPACITY, idx.capacity()),
+            NlAttr::u32(uapi::OMSS_A_RING_FILL, idx.fill()),
+            NlAttr::u32(uapi::OMSS_A_NR_SINKS, inner.sinks.len() as u32),
+            NlAttr::u64(uapi::OMSS_A_RX_PACKETS, self.rx_packets.load(Relaxed)),
+            NlAttr::u64(uapi::OMSS_A_RX_BYTES, self.rx_bytes.load(Relaxed)),
+            NlAttr::u64(uapi::OMSS_A_ENTRIES_DROPPED, inner.buf.dropped()),
+        ]
+    }
+
+    /// The netlink attributes of the sinks with an id of at least `first`, by id
+    /// (`OMSS_CMD_SINK_GET`).
+    pub(crate) fn sink_attrs(&self, first: u32) -> Result<KVec<(u32, [NlAttr; 8])>> {
+        let inner = self.inner.lock();
+        let idx = inner.buf.index();
+        let mut v = KVec::with_capacity(inner.sinks.len(), GFP_KERNEL)?;
+        for e in inner.sinks.iter().filter(|e| e.sink.id >= first) {
+            let s = e.sink.stats(idx);
+            let attrs = [
+                NlAttr::u32(uapi::OMSS_A_SESSION_ID, self.id),
+                NlAttr::u32(uapi::OMSS_A_SINK_ID, s.sink_id),
+                NlAttr::u32(uapi::OMSS_A_STATE, s.state),
+                NlAttr::u32(uapi::OMSS_A_ERRNO, s.err.unsigned_abs()),
+                NlAttr::u64(uapi::OMSS_A_TX_PACKETS, s.tx_packets),
+                NlAttr::u64(uapi::OMSS_A_TX_BYTES, s.tx_bytes),
+                NlAttr::u64(uapi::OMSS_A_ENTRIES_LOST, s.entries_lost),
+                NlAttr::u64(uapi::OMSS_A_LAG, s.lag),
+            ];
+            v.push((s.sink_id, attrs), GFP_KERNEL)?;
+        }
+        drop(inner);
+        v.sort_unstable_by_key(|(id, _)| *id);
+        Ok(v)
     }
 
     /// Fills the session's stats and up to `cap` sinks' stats.

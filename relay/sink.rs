@@ -4,6 +4,7 @@
 
 use super::{
     args::{classify, lag_over, ErrKind, Limits, Proto},
+    registry::sink_event,
     session::{Inner, Session},
 };
 use crate::{
@@ -279,6 +280,12 @@ impl Sink {
         self.state.store(uapi::OMSS_SINK_FAILED, Relaxed);
         self.leave_ring(&mut self.session.inner.lock().buf);
         self.detach(run);
+        sink_event(
+            uapi::OMSS_EVENT_SINK_FAILED,
+            self.session.id,
+            self.id,
+            err.to_errno(),
+        );
     }
 
     /// Past its hard lag limit: leaves without a FIN; the socket is the server's again.
@@ -286,6 +293,7 @@ impl Sink {
         self.state.store(uapi::OMSS_SINK_KICKED, Relaxed);
         self.leave_ring(&mut self.session.inner.lock().buf);
         self.detach(run);
+        sink_event(uapi::OMSS_EVENT_SINK_KICKED, self.session.id, self.id, 0);
     }
 
     fn finish(&self, run: &mut SinkRun) {
@@ -294,6 +302,7 @@ impl Sink {
         }
         self.state.store(uapi::OMSS_SINK_DONE, Relaxed);
         self.detach(run);
+        sink_event(uapi::OMSS_EVENT_SINK_DONE, self.session.id, self.id, 0);
     }
 }
 

@@ -5,6 +5,7 @@
 //! Every `unsafe` FFI call of OMSS lives in this module; the logic above it is safe Rust.
 
 pub(crate) mod lock;
+pub(crate) mod netlink;
 pub(crate) mod sock;
 pub(crate) mod thread;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The C shim of OMSS: only what 6.12's Rust bindings cannot reach (miscdevice,
+ * The C shim of OMSS: only what 6.12's Rust bindings cannot reach (miscdevice, generic netlink,
  * module parameters). Every function is a few lines; all logic is in Rust.
  */
 #ifndef OMSS_SHIM_H
@@ -84,6 +84,29 @@ void omss_cond_resched(void);
 /* spin_lock_bh and spin_unlock_bh are static inlines. */
 void omss_spin_lock_bh(spinlock_t *lock);
 void omss_spin_unlock_bh(spinlock_t *lock);
+
+/* The generic netlink family (omss_netlink.c). */
+struct sk_buff;
+struct netlink_callback;
+struct omss_nl_attr {
+	u16 type;
+	u16 is64;
+	u32 pad;
+	u64 value;
+};
+struct omss_nl_ops {
+	/* Puts messages of dump `cmd` from position *pos on (and moves it); returns how
+	 * many it put (0: the dump is over) or a negative errno. */
+	int (*dump)(void *data, u8 cmd, u32 filter, struct sk_buff *skb,
+		    struct netlink_callback *cb, long *pos);
+};
+int omss_nl_register(const struct omss_nl_ops *ops, void *data);
+void omss_nl_unregister(void);
+/* One dump message; -EMSGSIZE when the skb is full (nothing of it stays). */
+int omss_nl_put(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd,
+		const struct omss_nl_attr *a, unsigned int n);
+/* Multicasts an event to the events group if the family is registered; never sleeps. */
+void omss_nl_event(const struct omss_nl_attr *a, unsigned int n);
 
 /* Implemented in Rust. */
 void omss_rs_sk_event(void *ctx, unsigned int events);

@@ -234,4 +234,63 @@ struct omss_engine_pause {
 #define OMSS_IOC_SINK_ADD_V1	_IOWR(OMSS_IOC_MAGIC, 0x03, __u8[OMSS_SINK_ADD_SIZE_V1])
 #define OMSS_IOC_SESSION_STATS_V1 _IOWR(OMSS_IOC_MAGIC, 0x06, __u8[OMSS_SESSION_STATS_SIZE_V1])
 
+/*
+ * Generic netlink family OMSS_GENL_NAME (described in uapi/omss.yaml, the kernel's YNL spec
+ * format). Every operation needs CAP_NET_ADMIN; so does the events group.
+ * - OMSS_CMD_SESSION_GET (dump): one message per session, with its stats (the token is
+ *   never shown).
+ * - OMSS_CMD_SINK_GET (dump; OMSS_A_SESSION_ID filters): one message per sink.
+ * - OMSS_CMD_EVENT, multicast on group OMSS_GENL_MCGRP_EVENTS: OMSS_A_EVENT (OMSS_EVENT_*),
+ *   OMSS_A_SESSION_ID, and for sink events OMSS_A_SINK_ID (and OMSS_A_ERRNO when failed).
+ */
+#define OMSS_GENL_NAME		"omss"
+#define OMSS_GENL_VERSION	1
+#define OMSS_GENL_MCGRP_EVENTS	"events"
+
+enum omss_cmd {
+	OMSS_CMD_UNSPEC,
+	OMSS_CMD_SESSION_GET,
+	OMSS_CMD_SINK_GET,
+	OMSS_CMD_EVENT,
+	__OMSS_CMD_MAX,
+};
+#define OMSS_CMD_MAX (__OMSS_CMD_MAX - 1)
+
+enum omss_attr {
+	OMSS_A_UNSPEC,
+	OMSS_A_PAD,
+	OMSS_A_SESSION_ID,	/* u32 */
+	OMSS_A_SINK_ID,		/* u32 */
+	OMSS_A_EVENT,		/* u32, OMSS_EVENT_* */
+	OMSS_A_ERRNO,		/* u32, positive */
+	OMSS_A_STATE,		/* u32, OMSS_SESSION_* or OMSS_SINK_* */
+	OMSS_A_MODE,		/* u32, OMSS_MODE_* */
+	OMSS_A_PRIORITY,	/* u32 */
+	OMSS_A_DROP_POLICY,	/* u32, OMSS_DROP_* */
+	OMSS_A_PARKED,		/* u32, 1 while parked */
+	OMSS_A_RING_CAPACITY,	/* u32 */
+	OMSS_A_RING_FILL,	/* u32 */
+	OMSS_A_NR_SINKS,	/* u32 */
+	OMSS_A_RX_PACKETS,	/* u64 */
+	OMSS_A_RX_BYTES,	/* u64 */
+	OMSS_A_ENTRIES_DROPPED,	/* u64 */
+	OMSS_A_TX_PACKETS,	/* u64 */
+	OMSS_A_TX_BYTES,	/* u64 */
+	OMSS_A_ENTRIES_LOST,	/* u64 */
+	OMSS_A_LAG,		/* u64 */
+	__OMSS_A_MAX,
+};
+#define OMSS_A_MAX (__OMSS_A_MAX - 1)
+
+enum omss_event {
+	OMSS_EVENT_SINK_FAILED = 1,
+	OMSS_EVENT_SINK_KICKED,
+	OMSS_EVENT_SINK_DONE,
+	OMSS_EVENT_SESSION_ENDED,
+	OMSS_EVENT_SESSION_FAILED,
+	OMSS_EVENT_SESSION_DESTROYED,
+	OMSS_EVENT_SESSION_PARKED,
+	OMSS_EVENT_SESSION_ADOPTED,
+};
+
 #endif /* _UAPI_LINUX_OMSS_H */

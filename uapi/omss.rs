@@ -352,6 +352,47 @@ pub const OMSS_IOC_SESSION_CREATE_V1: u32 = iowr(0x01, OMSS_SESSION_CREATE_SIZE_
 pub const OMSS_IOC_SINK_ADD_V1: u32 = iowr(0x03, OMSS_SINK_ADD_SIZE_V1);
 pub const OMSS_IOC_SESSION_STATS_V1: u32 = iowr(0x06, OMSS_SESSION_STATS_SIZE_V1);
 
+/// Generic netlink family (see `omss.h` and `omss.yaml`).
+pub const OMSS_GENL_NAME: &str = "omss";
+pub const OMSS_GENL_VERSION: u32 = 1;
+pub const OMSS_GENL_MCGRP_EVENTS: &str = "events";
+
+pub const OMSS_CMD_SESSION_GET: u8 = 1;
+pub const OMSS_CMD_SINK_GET: u8 = 2;
+pub const OMSS_CMD_EVENT: u8 = 3;
+pub const OMSS_CMD_MAX: u8 = 3;
+
+pub const OMSS_A_PAD: u16 = 1;
+pub const OMSS_A_SESSION_ID: u16 = 2;
+pub const OMSS_A_SINK_ID: u16 = 3;
+pub const OMSS_A_EVENT: u16 = 4;
+pub const OMSS_A_ERRNO: u16 = 5;
+pub const OMSS_A_STATE: u16 = 6;
+pub const OMSS_A_MODE: u16 = 7;
+pub const OMSS_A_PRIORITY: u16 = 8;
+pub const OMSS_A_DROP_POLICY: u16 = 9;
+pub const OMSS_A_PARKED: u16 = 10;
+pub const OMSS_A_RING_CAPACITY: u16 = 11;
+pub const OMSS_A_RING_FILL: u16 = 12;
+pub const OMSS_A_NR_SINKS: u16 = 13;
+pub const OMSS_A_RX_PACKETS: u16 = 14;
+pub const OMSS_A_RX_BYTES: u16 = 15;
+pub const OMSS_A_ENTRIES_DROPPED: u16 = 16;
+pub const OMSS_A_TX_PACKETS: u16 = 17;
+pub const OMSS_A_TX_BYTES: u16 = 18;
+pub const OMSS_A_ENTRIES_LOST: u16 = 19;
+pub const OMSS_A_LAG: u16 = 20;
+pub const OMSS_A_MAX: u16 = 20;
+
+pub const OMSS_EVENT_SINK_FAILED: u32 = 1;
+pub const OMSS_EVENT_SINK_KICKED: u32 = 2;
+pub const OMSS_EVENT_SINK_DONE: u32 = 3;
+pub const OMSS_EVENT_SESSION_ENDED: u32 = 4;
+pub const OMSS_EVENT_SESSION_FAILED: u32 = 5;
+pub const OMSS_EVENT_SESSION_DESTROYED: u32 = 6;
+pub const OMSS_EVENT_SESSION_PARKED: u32 = 7;
+pub const OMSS_EVENT_SESSION_ADOPTED: u32 = 8;
+
 /// Path of the control device.
 pub const OMSS_DEVICE: &str = "/dev/omss";
 

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Every live session, module-wide, for the netlink dumps (`omss show`), whichever file
+//! owns it or whether it is parked; and the events (`omss monitor`).
+//!
+//! # Lock order
+//!
+//! `Registry::all` is a leaf: nothing is taken while it is held. A dump copies the list
+//! and then reads each session under its own lock.
+
+use super::{session::Session, slots::Slots};
+use crate::{
+    shim::netlink::{self, Dump, NetlinkOps, NlAttr},
+    uapi,
+};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+};
+
+/// The live sessions.
+#[pin_data]
+pub(crate) struct Registry {
+    #[pin]
+    all: Mutex<Slots<Arc<Session>>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                all <- new_mutex!(Slots::new(), "omss_registry"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Lists a new session.
+    pub(crate) fn add(&self, s: Arc<Session>) -> Result {
+        self.all.lock().insert(s)
+    }
+
+    /// Unlists a destroyed session.
+    pub(crate) fn remove(&self, id: u32) {
+        // Dropped after the lock is released: it may be the last reference.
+        let gone = self.all.lock().remove_first(|s| s.id == id);
+        drop(gone);
+    }
+
+    /// The live sessions with an id of at least `from`, by id.
+    fn from(&self, from: u64) -> Result<KVec<Arc<Session>>> {
+        let all = self.all.lock();
+        let mut v = KVec::with_capacity(all.len(), GFP_KERNEL)?;
+        for s in all.iter().filter(|s| u64::from(s.id) >= from) {
+            v.push(s.clone(), GFP_KERNEL)?;
+        }
+        drop(all);
+        v.sort_unstable_by_key(|s| s.id);
+        Ok(v)
+    }
+}
+
+impl NetlinkOps for Registry {
+    /// `pos` is the next session id (sessions), or the next (session id, sink id) as
+    /// `session << 32 | sink` (sinks): a dump goes on where it stopped, whatever changed.
+    fn dump(&self, cmd: u8, filter: u32, pos: &mut u64, out: &mut Dump<'_>) -> Result<usize> {
+        if !crate::shim::capable_net_admin() {
+            return Err(EPERM);
+        }
+        let mut put = 0;
+        let sinks = cmd == uapi::OMSS_CMD_SINK_GET;
+        for s in self.from(*pos >> if sinks { 32 } else { 0 })?.iter() {
+            if sinks {
+                if filter != 0 && s.id != filter {
+                    continue;
+                }
+                let first = if *pos >> 32 == u64::from(s.id) {
+                    *pos as u32
+                } else {
+                    0
+                };
+                for (id, attrs) in s.sink_attrs(first)?.iter() {
+                    if !out.put(attrs) {
+                        return Ok(put);
+                    }
+                    put += 1;
+                    *pos = u64::from(s.id) << 32 | (u64::from(*id) + 1);
+                }
+                *pos = (u64::from(s.id) + 1) << 32;
+            } else {
+                if !out.put(&s.attrs()) {
+                    return Ok(put);
+                }
+                put += 1;
+                *pos = u64::from(s.id) + 1;
+            }
+        }
+        Ok(put)
+    }
+}
+
+/// An event about session `session`.
+pub(crate) fn session_event(event: u32, session: u32, errno: i32) {
+    netlink::event(&[
+        NlAttr::u32(uapi::OMSS_A_EVENT, event),
+        NlAttr::u32(uapi::OMSS_A_SESSION_ID, session),
+        NlAttr::u32(uapi::OMSS_A_ERRNO, errno.unsigned_abs()),
+    ]);
+}
+
+/// An event about sink `sink` of session `session`.
+pub(crate) fn sink_event(event: u32, session: u32, sink: u32, errno: i32) {
+    netlink::event(&[
+        NlAttr::u32(uapi::OMSS_A_EVENT, event),
+        NlAttr::u32(uapi::OMSS_A_SESSION_ID, session),
+        NlAttr::u32(uapi::OMSS_A_SINK_ID, sink),
+        NlAttr::u32(uapi::OMSS_A_ERRNO, errno.unsigned_abs()),
+    ]);
+}

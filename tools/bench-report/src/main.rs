@@ -4,6 +4,7 @@ mod data;
 mod http;
 mod paired;
 mod plot;
+mod policies;
 mod report;
 
 use std::error::Error;
@@ -151,6 +152,12 @@ fn run(cli: &Cli) -> Result<(), Box<dyn Error>> {
             .map_err(|e| format!("{}: {e}", f7.display()))?;
     }
 
+    // The drop-policy comparison's figure (docs/policies.md shows it), when it was run.
+    if let Some(text) = read_optional(&cli.results.join("policies.csv"))? {
+        let f = cli.figures.join("policies.svg");
+        policies::figure(&f, &policies::parse(&text)?)
+            .map_err(|e| format!("{}: {e}", f.display()))?;
+    }
     let fig_rel = relative(&docs_dir, &cli.figures)?;
     let http_md = http_section(cli, &fig_rel)?;
     let results = cli.results.display().to_string();

@@ -40,8 +40,10 @@ struct OmssModule {
 impl kernel::Module for OmssModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let engine = relay::Engine::new()?;
-        let netlink = shim::netlink::Netlink::register(engine.registry.clone())?;
+        let registry = engine.registry.clone();
         let device = shim::MiscDevice::register(engine)?;
+        // Last, so that no dump can start while a later step could still fail the load.
+        let netlink = shim::netlink::Netlink::register(registry)?;
         pr_info!("loaded, ABI version {}\n", uapi::OMSS_ABI_VERSION);
         Ok(Self {
             _netlink: netlink,

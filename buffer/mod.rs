@@ -178,10 +178,18 @@ impl SessionBuffer {
         if let Some(ms) = ms {
             let since = now.saturating_sub(i64::from(ms) * 1_000_000);
             let head = self.index.head();
-            // The newest entries received since `since`, of the first `n`.
-            n = (0..n)
-                .take_while(|&k| self.times[self.index.slot(head - 1 - k)] >= since)
-                .count() as u64;
+            // Receive times never fall from older to newer entries (taken under the session
+            // lock): bisect for how many of the newest `n` arrived since `since`.
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = lo + (hi - lo).div_ceil(2);
+                if self.times[self.index.slot(head - mid)] >= since {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            n = lo;
         }
         n
     }

@@ -60,6 +60,9 @@ pub(crate) fn check_persist(
 
 /// Largest entry of a TCP source, in bytes (`OMSS_ENTRY_MAX`).
 pub(crate) const ENTRY_MAX: u32 = 16384;
+/// Smallest fixed entry (`datagram_size`), in bytes (`OMSS_ENTRY_MIN`): each entry takes a
+/// page at least.
+pub(crate) const ENTRY_MIN: u32 = 64;
 
 /// Checks a TCP source's framing (`record_size`, `datagram_size`; 0 is none) and returns
 /// the fixed size of its entries, if any: the datagram size, or as many whole records as fit
@@ -67,6 +70,9 @@ pub(crate) const ENTRY_MAX: u32 = 16384;
 pub(crate) fn entry_size(record: u32, datagram: u32) -> Result<Option<u32>, ArgError> {
     if record > ENTRY_MAX || datagram > ENTRY_MAX {
         return Err(ArgError::TooBig);
+    }
+    if datagram != 0 && datagram < ENTRY_MIN {
+        return Err(ArgError::Invalid);
     }
     match (record, datagram) {
         (0, 0) => Ok(None),
@@ -126,6 +132,23 @@ impl Limits {
             self.hard_entries,
             self.hard_ms,
         ]
+    }
+
+    /// Checks the order of the limits in each unit: a burst below the soft lag limit, which
+    /// is below the hard one (else a new sink would be kicked, or jump, at once).
+    pub(crate) fn check(self) -> Result<Self, ArgError> {
+        let below = |a: Option<u32>, b: Option<u32>| a.zip(b).is_none_or(|(a, b)| a < b);
+        let ok = below(self.burst_entries, self.soft_entries)
+            && below(self.soft_entries, self.hard_entries)
+            && below(self.burst_entries, self.hard_entries)
+            && below(self.burst_ms, self.soft_ms)
+            && below(self.soft_ms, self.hard_ms)
+            && below(self.burst_ms, self.hard_ms);
+        if ok {
+            Ok(self)
+        } else {
+            Err(ArgError::Invalid)
+        }
     }
 
     /// Entries a session with these defaults keeps for late joiners: its burst in entries,

@@ -232,7 +232,7 @@ impl ControlFile {
                 v.priority as u8,
                 v.mode == MODE_COPY,
                 ring,
-                Limits::session(limit_fields(&v.limits)),
+                Limits::session(limit_fields(&v.limits)).check()?,
                 framing,
                 DropPolicy::from_abi(v.drop_policy).ok_or(EINVAL)?,
                 persist,

@@ -21,6 +21,10 @@ use kernel::{
     time::{msecs_to_jiffies, Ktime},
 };
 
+/// Most sessions parked at once, module-wide; past it, a closed file's persistent sessions
+/// are destroyed as others are.
+const MAX_PARKED: usize = 256;
+
 struct Parked {
     session: Arc<Session>,
     /// When the reaper destroys it (`ktime_get`, ns).
@@ -54,7 +58,7 @@ impl Parking {
             }),
             GFP_KERNEL,
         )?;
-        let reaper = thread::spawn(this.clone(), kernel::c_str!("omss-reaper/%u"), 0, None)?;
+        let reaper = thread::spawn(this.clone(), kernel::c_str!("omss-reaper"), 0, None)?;
         Ok((this, reaper))
     }
 
@@ -76,15 +80,16 @@ impl Parking {
             session: session.clone(),
             deadline,
         };
-        if t.parked.insert(parked).is_err() {
+        if t.parked.len() >= MAX_PARKED || t.parked.insert(parked).is_err() {
             drop(t);
             session.destroy();
             return;
         }
         session.parked.store(true, Relaxed);
+        // Under the table lock, so that it comes before the adoption's or reaping's event.
+        session_event(uapi::OMSS_EVENT_SESSION_PARKED, session.id, 0);
         drop(t);
         self.wake.notify_all();
-        session_event(uapi::OMSS_EVENT_SESSION_PARKED, session.id, 0);
     }
 
     /// Takes parked session `id` out of the table if `token` is its token: `ENOENT` if no
@@ -99,9 +104,9 @@ impl Parking {
             .parked
             .remove_first(|p| p.session.id == id)
             .ok_or(ENOENT)?;
-        drop(t);
         p.session.parked.store(false, Relaxed);
         session_event(uapi::OMSS_EVENT_SESSION_ADOPTED, id, 0);
+        drop(t);
         Ok(p.session)
     }
 

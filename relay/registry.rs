@@ -19,6 +19,9 @@ use kernel::{
     sync::{Arc, Mutex},
 };
 
+/// A dump position past every id.
+const DUMP_DONE: u64 = u64::MAX;
+
 /// The live sessions.
 #[pin_data]
 pub(crate) struct Registry {
@@ -65,37 +68,58 @@ impl Registry {
 impl NetlinkOps for Registry {
     /// `pos` is the next session id (sessions), or the next (session id, sink id) as
     /// `session << 32 | sink` (sinks): a dump goes on where it stopped, whatever changed.
+    /// [`DUMP_DONE`] ends it (past the last ids, which the encoding cannot step over).
+    /// `filter` (a session id, 0 for all) applies to both.
     fn dump(&self, cmd: u8, filter: u32, pos: &mut u64, out: &mut Dump<'_>) -> Result<usize> {
         if !crate::shim::capable_net_admin() {
             return Err(EPERM);
         }
+        if *pos == DUMP_DONE {
+            return Ok(0);
+        }
         let mut put = 0;
         let sinks = cmd == uapi::OMSS_CMD_SINK_GET;
-        for s in self.from(*pos >> if sinks { 32 } else { 0 })?.iter() {
-            if sinks {
-                if filter != 0 && s.id != filter {
-                    continue;
-                }
-                let first = if *pos >> 32 == u64::from(s.id) {
-                    *pos as u32
-                } else {
-                    0
-                };
-                for (id, attrs) in s.sink_attrs(first)?.iter() {
-                    if !out.put(attrs) {
-                        return Ok(put);
-                    }
-                    put += 1;
-                    *pos = u64::from(s.id) << 32 | (u64::from(*id) + 1);
-                }
-                *pos = (u64::from(s.id) + 1) << 32;
-            } else {
+        let from = if sinks { *pos >> 32 } else { *pos };
+        for s in self.from(from)?.iter() {
+            if filter != 0 && s.id != filter {
+                continue;
+            }
+            let id = u64::from(s.id);
+            if !sinks {
                 if !out.put(&s.attrs()) {
                     return Ok(put);
                 }
                 put += 1;
-                *pos = u64::from(s.id) + 1;
+                *pos = id + 1;
+                continue;
             }
+            let mut first = if *pos >> 32 == id { *pos as u32 } else { 0 };
+            // A batch at a time, so that the session's lock is never held for long.
+            loop {
+                let batch = s.sink_attrs(first)?;
+                let Some(&(last, _)) = batch.last() else {
+                    break;
+                };
+                for (k, attrs) in batch.iter() {
+                    if !out.put(attrs) {
+                        return Ok(put);
+                    }
+                    put += 1;
+                    *pos = match k.checked_add(1) {
+                        Some(next) => id << 32 | u64::from(next),
+                        None => (id + 1) << 32,
+                    };
+                }
+                match last.checked_add(1) {
+                    Some(next) => first = next,
+                    None => break,
+                }
+            }
+            *pos = if s.id == u32::MAX {
+                DUMP_DONE
+            } else {
+                (id + 1) << 32
+            };
         }
         Ok(put)
     }

@@ -7,7 +7,9 @@
 //! Outer to inner; a lock may only be taken while holding locks above it:
 //!
 //! 1. `ControlFile::sessions` (the id table of one open `/dev/omss`), then
-//!    `Parking::table` (the parked sessions, `park.rs`) when a session is adopted;
+//!    `Parking::table` (the parked sessions, `park.rs`) when a session is adopted, or
+//!    `Registry::all` (a leaf, `registry.rs`) when one is created; a netlink dump holds
+//!    `genl_mutex` and takes only 3;
 //! 2. `Source::run` or `Sink::run` (one task's run state; never two of them at once);
 //! 3. `Session::inner` (ring, sink table, state);
 //! 4. `sk_callback_lock` (in `Socket::attach` and `Hook::drop`, and held by the socket callbacks
@@ -51,6 +53,9 @@ use kernel::{
     sync::{Arc, Mutex},
     time::Ktime,
 };
+
+/// Sinks a netlink dump reads from a session under its lock at a time.
+const DUMP_BATCH: usize = 64;
 
 /// Sessions alive, module-wide.
 pub(crate) static SESSIONS_LIVE: AtomicU32 = AtomicU32::new(0);
@@ -246,7 +251,7 @@ impl Session {
     /// Adds a sink (a connected TCP or UDP socket) with its limits (`struct omss_limits`'s
     /// fields, over the session's defaults); it starts at the next entry, or its burst back.
     pub(crate) fn add_sink(self: &Arc<Self>, sock: Socket, limits: [u32; 6]) -> Result<u32> {
-        let limits = Limits::sink(&self.limits, limits);
+        let limits = Limits::sink(&self.limits, limits).check()?;
         let checked = check_socket(&facts(&sock), true);
         let mine = checked == Err(ArgError::Busy) && self.has_socket(&sock);
         let proto = sink_conflict(checked, mine)?;
@@ -290,7 +295,13 @@ impl Session {
         );
         let cursor = inner.buf.add_sink(back);
         sink.join(cursor);
-        if back > 0 {
+        // It has a burst to send, or the stream is over already: it runs at once (to send,
+        // or to finish).
+        let over = matches!(
+            inner.state,
+            uapi::OMSS_SESSION_ENDED | uapi::OMSS_SESSION_FAILED
+        );
+        if back > 0 || over {
             wake.schedule(task.as_arc_borrow());
         }
         Ok(id)
@@ -338,20 +349,22 @@ impl Session {
         } else {
             0
         };
-        // Tail drop and RED may refuse it (counted in the buffer's drops).
-        if !inner.buf.admit(rand) {
-            return;
-        }
-        self.pages_stored
-            .fetch_add(chunk.pages().len() as u64, Relaxed);
         let now = Ktime::ktime_get().to_ns();
-        inner.buf.push(chunk, now);
-        inner.stored += 1;
+        // Tail drop and RED may refuse it (counted in the buffer's drops); lag limits are
+        // checked all the same, or a stalled sink holding the ring full would never be
+        // kicked and every entry after would be refused.
+        let stored = inner.buf.admit(rand);
+        if stored {
+            self.pages_stored
+                .fetch_add(chunk.pages().len() as u64, Relaxed);
+            inner.buf.push(chunk, now);
+            inner.stored += 1;
+        }
         let inner = &*inner;
         for e in inner.sinks.iter() {
             // A sink past its hard lag limit runs to be kicked, even when blocked.
             let kick = e.sink.kick_due(&inner.buf, now);
-            if kick || e.sink.wants_data() {
+            if kick || (stored && e.sink.wants_data()) {
                 wake.schedule(e.task.as_arc_borrow());
             }
         }
@@ -430,13 +443,28 @@ impl Session {
         ]
     }
 
-    /// The netlink attributes of the sinks with an id of at least `first`, by id
-    /// (`OMSS_CMD_SINK_GET`).
+    /// The netlink attributes of up to [`DUMP_BATCH`] sinks, those with the smallest ids of
+    /// at least `first`, by id (`OMSS_CMD_SINK_GET`; a dump takes them a batch at a time).
     pub(crate) fn sink_attrs(&self, first: u32) -> Result<KVec<(u32, [NlAttr; 8])>> {
         let inner = self.inner.lock();
         let idx = inner.buf.index();
-        let mut v = KVec::with_capacity(inner.sinks.len(), GFP_KERNEL)?;
+        // The batch's last id: the DUMP_BATCH-th smallest id from `first` on.
+        let mut ids = KVVec::with_capacity(inner.sinks.len(), GFP_KERNEL)?;
         for e in inner.sinks.iter().filter(|e| e.sink.id >= first) {
+            ids.push(e.sink.id, GFP_KERNEL)?;
+        }
+        let last = match ids.len() {
+            0 => return Ok(KVec::new()),
+            n if n <= DUMP_BATCH => u32::MAX,
+            _ => *ids.select_nth_unstable(DUMP_BATCH - 1).1,
+        };
+        drop(ids);
+        let mut v = KVec::with_capacity(DUMP_BATCH, GFP_KERNEL)?;
+        for e in inner
+            .sinks
+            .iter()
+            .filter(|e| e.sink.id >= first && e.sink.id <= last)
+        {
             let s = e.sink.stats(idx);
             let attrs = [
                 NlAttr::u32(uapi::OMSS_A_SESSION_ID, self.id),

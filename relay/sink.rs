@@ -159,6 +159,13 @@ impl Sink {
         lag_over(entries, ms, l.hard_entries, l.hard_ms) && !self.kick.swap(true, Relaxed)
     }
 
+    /// Whether this sink still lags past its hard limit (a kick was asked for).
+    fn still_over_hard(&self) -> bool {
+        let inner = self.session.inner.lock();
+        let (entries, ms) = inner.buf.lag(&self.cursor(), Ktime::ktime_get().to_ns());
+        lag_over(entries, ms, self.limits.hard_entries, self.limits.hard_ms)
+    }
+
     /// Whether a new entry should wake this sink.
     pub(crate) fn wants_data(&self) -> bool {
         self.state.load(Relaxed) == uapi::OMSS_SINK_ACTIVE && !self.blocked.load(Relaxed)
@@ -314,8 +321,12 @@ impl Job for Sink {
             return false;
         }
         if self.kick.load(Relaxed) {
-            self.kicked(&mut run);
-            return false;
+            if self.still_over_hard() {
+                self.kicked(&mut run);
+                return false;
+            }
+            // It caught up since: no kick.
+            self.kick.store(false, Relaxed);
         }
         let mut retried = false;
         // The next entry, when the last completion already looked it up.

@@ -264,7 +264,7 @@ impl Pool {
                 GFP_KERNEL,
             )?;
             threads.push(
-                thread::spawn(worker, kernel::c_str!("omss/%u"), index, Some(lane.cpu))?,
+                thread::spawn(worker, kernel::c_str!("omss"), index, Some(lane.cpu))?,
                 GFP_KERNEL,
             )?;
             lane.state.lock().threads += 1;

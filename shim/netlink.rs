@@ -107,7 +107,8 @@ pub(crate) trait NetlinkOps: Send + Sync + 'static {
 ///
 /// `data` is an `Arc<T>` in foreign form given to the C shim at registration: valid while
 /// the family is registered, released only by `drop`, after unregistration (which waits for
-/// running dumps). One `Netlink` exists at a time (the shim has one family).
+/// running dumps). One `Netlink` exists at a time: the shim has one family and refuses a
+/// second registration (`EBUSY`) without touching the first.
 pub(crate) struct Netlink<T: NetlinkOps> {
     data: *const c_void,
     _t: PhantomData<Arc<T>>,

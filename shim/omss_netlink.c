@@ -60,6 +60,16 @@ static const struct genl_multicast_group omss_nl_mcgrps[] = {
 	{ .name = OMSS_GENL_MCGRP_EVENTS, .flags = GENL_MCAST_CAP_NET_ADMIN },
 };
 
+/*
+ * Events tell about every session module-wide, so a listener needs CAP_NET_ADMIN in the
+ * initial user namespace, as the dumps do (GENL_ADMIN_PERM), whichever network namespace
+ * it is in; the group flag alone would accept CAP_NET_ADMIN of a namespace's own user ns.
+ */
+static int omss_nl_bind(int mcgrp)
+{
+	return capable(CAP_NET_ADMIN) ? 0 : -EPERM;
+}
+
 static struct genl_family omss_nl_family __ro_after_init = {
 	.name = OMSS_GENL_NAME,
 	.version = OMSS_GENL_VERSION,
@@ -69,9 +79,9 @@ static struct genl_family omss_nl_family __ro_after_init = {
 	.module = THIS_MODULE,
 	.ops = omss_nl_genl_ops,
 	.n_ops = ARRAY_SIZE(omss_nl_genl_ops),
-	.resv_start_op = OMSS_CMD_MAX + 1,
 	.mcgrps = omss_nl_mcgrps,
 	.n_mcgrps = ARRAY_SIZE(omss_nl_mcgrps),
+	.bind = omss_nl_bind,
 };
 
 static int omss_nl_put_attrs(struct sk_buff *skb, const struct omss_nl_attr *a, unsigned int n)
@@ -112,7 +122,7 @@ void omss_nl_event(const struct omss_nl_attr *a, unsigned int n)
 	rcu_read_lock();
 	if (!READ_ONCE(nl_live))
 		goto out;
-	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_ATOMIC);
+	skb = genlmsg_new(n * nla_total_size_64bit(sizeof(u64)), GFP_ATOMIC);
 	if (!skb)
 		goto out;
 	hdr = genlmsg_put(skb, 0, 0, &omss_nl_family, 0, OMSS_CMD_EVENT);
@@ -131,12 +141,18 @@ int omss_nl_register(const struct omss_nl_ops *ops, void *data)
 {
 	int ret;
 
+	if (nl_ops)
+		return -EBUSY;
 	nl_ops = ops;
 	nl_data = data;
 	ret = genl_register_family(&omss_nl_family);
-	if (!ret)
-		WRITE_ONCE(nl_live, true);
-	return ret;
+	if (ret) {
+		nl_ops = NULL;
+		nl_data = NULL;
+		return ret;
+	}
+	WRITE_ONCE(nl_live, true);
+	return 0;
 }
 
 void omss_nl_unregister(void)
@@ -144,4 +160,6 @@ void omss_nl_unregister(void)
 	WRITE_ONCE(nl_live, false);
 	synchronize_rcu();
 	genl_unregister_family(&omss_nl_family);
+	nl_ops = NULL;
+	nl_data = NULL;
 }

@@ -61,8 +61,8 @@ unsafe fn free_start<T: ThreadMain>(data: *mut c_void) {
     drop(unsafe { KBox::from_raw(data.cast::<Start<T>>()) });
 }
 
-/// Starts a kernel thread named by `name` (a format with one `%u`, given `index`), bound to
-/// `cpu` (an online CPU) if given, running `obj.thread_main(index)`.
+/// Starts a kernel thread named `<name>/<index>`, bound to `cpu` (an online CPU) if given,
+/// running `obj.thread_main(index)`.
 pub(crate) fn spawn<T: ThreadMain>(
     obj: Arc<T>,
     name: &'static CStr,
@@ -70,13 +70,14 @@ pub(crate) fn spawn<T: ThreadMain>(
     cpu: Option<u32>,
 ) -> Result<Kthread> {
     let data = KBox::into_raw(KBox::new(Start { obj, index }, GFP_KERNEL)?);
-    // SAFETY: `trampoline::<T>` matches `data`'s type; the format takes one unsigned int
-    // (the caller's contract, checked by the kernel's format checks at run time).
+    // SAFETY: `trampoline::<T>` matches `data`'s type; the format takes a string (`name`,
+    // NUL-terminated, static) and an unsigned int.
     let task = unsafe {
         bindings::kthread_create_on_node(
             Some(trampoline::<T>),
             data.cast(),
             bindings::NUMA_NO_NODE,
+            kernel::c_str!("%s/%u").as_char_ptr(),
             name.as_char_ptr(),
             index as core::ffi::c_uint,
         )

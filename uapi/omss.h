@@ -65,7 +65,11 @@ struct omss_version {
  *   burst would start) and counts the skipped ones in entries_lost.
  * - hard lag: a sink that lags more is kicked: detached, OMSS_SINK_KICKED, socket given back.
  * A lag limit in entries applies to what the ring holds: one at or above the ring's capacity
- * is never reached (slowest-sink-drop keeps the lag below it).
+ * is never reached (slowest-sink-drop keeps the lag below it). In each unit, a burst must be
+ * below the soft limit and the soft limit below the hard one (EINVAL), for the session's and
+ * for each sink's own (with the session's values filled in). A soft limit applies when the
+ * sink next looks for an entry, so a sink stalled on a full socket jumps when it can send
+ * again; a hard limit is checked at every entry received.
  */
 #define OMSS_LIMIT_NONE		0xffffffffU
 struct omss_limits {
@@ -109,6 +113,7 @@ struct omss_session_create {
 };
 #define OMSS_SESSION_CREATE_SIZE_V1	32
 #define OMSS_ENTRY_MAX			16384	/* largest entry of a TCP source, bytes */
+#define OMSS_ENTRY_MIN			64	/* smallest datagram_size, bytes */
 #define OMSS_PERSIST_MAX_MS		3600000
 
 /*

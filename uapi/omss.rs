@@ -53,6 +53,7 @@ pub const OMSS_DROP_RED: u32 = 2;
 pub const OMSS_LIMIT_NONE: u32 = 0xffff_ffff;
 pub const OMSS_PERSIST_MAX_MS: u32 = 3_600_000;
 pub const OMSS_ENTRY_MAX: u32 = 16384;
+pub const OMSS_ENTRY_MIN: u32 = 64;
 
 /// `struct omss_limits`.
 #[repr(C)]

@@ -364,3 +364,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn limits_in_order() {
+    let l = |raw| Limits::session(raw).check();
+    assert!(l([5, 100, 10, 200, 20, 300]).is_ok());
+    assert!(l([0; 6]).is_ok());
+    assert!(l([10, 0, 10, 0, 0, 0]).is_err(), "burst not below soft");
+    assert!(l([0, 0, 20, 0, 20, 0]).is_err(), "soft not below hard");
+    assert!(l([30, 0, 0, 0, 20, 0]).is_err(), "burst over hard");
+    assert!(l([0, 500, 0, 0, 0, 400]).is_err(), "burst over hard, ms");
+    assert!(l([0, 0, 0, 400, 0, 300]).is_err(), "soft over hard, ms");
+    // Units are not compared with each other.
+    assert!(l([100, 0, 0, 0, 0, 50]).is_ok());
+    assert_eq!(entry_size(0, 63), Err(ArgError::Invalid));
+    assert_eq!(entry_size(0, 64), Ok(Some(64)));
+}

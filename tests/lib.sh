@@ -59,6 +59,39 @@ topology_up() {
 	ip netns exec relay sysctl -qw net.ipv4.ip_forward=1
 }
 
+# IPv6 on the same links, opt-in (after topology_up): fd00:1::/64 between src and relay,
+# fd00:2::/64 between relay and sub (ULA test prefixes that exist only inside this guest),
+# the relay forwarding, default routes as for IPv4, permanent neighbours. The addresses skip
+# duplicate address detection (nodad), so they are usable at once; the function still waits
+# (up to 5 s) until no address of the four is tentative.
+SRC_IP6=fd00:1::1
+RELAY_SRC_IP6=fd00:1::2
+RELAY_SUB_IP6=fd00:2::1
+SUB_IP6=fd00:2::2
+topology_v6_up() {
+	local ns
+	for ns in src relay sub; do ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=0; done
+	ip -n src addr add $SRC_IP6/64 dev s0 nodad &&
+		ip -n relay addr add $RELAY_SRC_IP6/64 dev r0 nodad &&
+		ip -n relay addr add $RELAY_SUB_IP6/64 dev r1 nodad &&
+		ip -n sub addr add $SUB_IP6/64 dev c0 nodad || return 1
+	ip -n src -6 route add default via $RELAY_SRC_IP6 dev s0 || return 1
+	ip -n sub -6 route add default via $RELAY_SUB_IP6 dev c0 || return 1
+	neigh_permanent src s0 $RELAY_SRC_IP6 relay r0
+	neigh_permanent relay r0 $SRC_IP6 src s0
+	neigh_permanent relay r1 $SUB_IP6 sub c0
+	neigh_permanent sub c0 $RELAY_SUB_IP6 relay r1
+	ip netns exec relay sysctl -qw net.ipv6.conf.all.forwarding=1
+	local i=0
+	while [ $i -lt 50 ]; do
+		[ -z "$(for ns in src relay sub; do ip -n $ns -6 addr show tentative; done)" ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	diag "IPv6 addresses still tentative after 5 s"
+	return 1
+}
+
 # On the debug kernel (KASAN, lockdep: many times slower under TCG) the tools wait longer
 # before they call a stream idle, and scripts may carry less ($SLOW is set there).
 SLOW= WAIT_CLIENT= WAIT_RELAY="--duration 60"

@@ -123,6 +123,90 @@ pub fn port_add(addr: SocketAddr, offset: u64) -> Result<SocketAddr, String> {
     Ok(a)
 }
 
+/// Sets up `sock` to send to the multicast group `to`: out of the interface `iface` (a name,
+/// or for IPv4 an address of it; None: the route's), with TTL (hop limit) `ttl`; no loop
+/// back to this host's own listeners.
+pub fn multicast_sender(
+    sock: &std::net::UdpSocket,
+    to: &SocketAddr,
+    iface: Option<&str>,
+    ttl: u32,
+) -> io::Result<()> {
+    let bad = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+    let ifindex = |name: &str| -> io::Result<u32> {
+        let c = std::ffi::CString::new(name).map_err(|_| bad(format!("{name:?}")))?;
+        // SAFETY: `c` is a valid NUL-terminated string.
+        match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+            0 => Err(bad(format!("{name}: no such interface"))),
+            i => Ok(i),
+        }
+    };
+    match to {
+        SocketAddr::V4(_) => {
+            sock.set_multicast_ttl_v4(ttl)?;
+            sock.set_multicast_loop_v4(false)?;
+            if let Some(v) = iface {
+                let m = match v.parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V4(a)) => libc::ip_mreqn {
+                        imr_multiaddr: libc::in_addr { s_addr: 0 },
+                        imr_address: libc::in_addr {
+                            s_addr: u32::from_ne_bytes(a.octets()),
+                        },
+                        imr_ifindex: 0,
+                    },
+                    Ok(_) => return Err(bad(format!("{v}: an IPv6 address for an IPv4 group"))),
+                    Err(_) => libc::ip_mreqn {
+                        imr_multiaddr: libc::in_addr { s_addr: 0 },
+                        imr_address: libc::in_addr { s_addr: 0 },
+                        imr_ifindex: ifindex(v)? as i32,
+                    },
+                };
+                setsockopt(sock, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &m)?;
+            }
+        }
+        SocketAddr::V6(_) => {
+            setsockopt(
+                sock,
+                libc::IPPROTO_IPV6,
+                libc::IPV6_MULTICAST_HOPS,
+                &(ttl as libc::c_int),
+            )?;
+            sock.set_multicast_loop_v6(false)?;
+            if let Some(v) = iface {
+                if v.parse::<std::net::IpAddr>().is_ok() {
+                    return Err(bad(format!("{v}: an IPv6 group needs an interface name")));
+                }
+                let i = ifindex(v)? as libc::c_int;
+                setsockopt(sock, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, &i)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// setsockopt(2) with a plain value `v`.
+fn setsockopt<T>(
+    sock: &impl AsRawFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    v: &T,
+) -> io::Result<()> {
+    // SAFETY: valid fd; `v` points to a value of the given size that the option takes.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            opt,
+            (v as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Makes closing `s` send a RST instead of a FIN (SO_LINGER with a zero timeout).
 pub fn set_reset_on_close(s: &impl std::os::fd::AsRawFd) {
     let l = libc::linger {
@@ -157,6 +241,23 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:65530".parse().unwrap();
         assert_eq!(port_add(a, 5).unwrap().port(), 65535);
         assert!(port_add(a, 6).is_err());
+    }
+
+    #[test]
+    fn multicast_sender_options() {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let g: SocketAddr = "239.1.2.3:5000".parse().unwrap();
+        multicast_sender(&s, &g, None, 4).unwrap();
+        assert_eq!(s.multicast_ttl_v4().unwrap(), 4);
+        multicast_sender(&s, &g, Some("127.0.0.1"), 1).unwrap();
+        multicast_sender(&s, &g, Some("lo"), 1).unwrap();
+        assert!(multicast_sender(&s, &g, Some("no-such-if0"), 1).is_err());
+        assert!(multicast_sender(&s, &g, Some("::1"), 1).is_err());
+        if let Ok(s6) = std::net::UdpSocket::bind("[::1]:0") {
+            let g6: SocketAddr = "[ff15::1]:5000".parse().unwrap();
+            multicast_sender(&s6, &g6, Some("lo"), 2).unwrap();
+            assert!(multicast_sender(&s6, &g6, Some("::1"), 1).is_err());
+        }
     }
 
     #[test]

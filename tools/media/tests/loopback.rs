@@ -400,3 +400,79 @@ fn icecast_source_mode() {
         assert_eq!(run(SERVER, bad).status.code(), Some(2), "{bad}");
     }
 }
+
+#[test]
+fn ipv6_udp_and_tcp_no_loss() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here: skipped");
+        return;
+    }
+    let (rc, j, err) = udp(
+        "--proto udp --bind [::1]:40000 -n 2 --max-loss 0 --max-errors 0 --min-packets 100 \
+         --timeout 30 --json",
+        "--proto udp --to [::1]:40000 --count 100 --rate 2000 --fanout 2",
+    );
+    assert_eq!(rc, 0, "{err}\n{j}");
+    assert_eq!(j["total"]["packets"], 200);
+    let (rc, j, err, _) = tcp(
+        "--proto tcp --connect [::1]:40100 -n 2 --max-loss 0 --max-errors 0 --min-packets 100 \
+         --timeout 30 --json",
+        "--proto tcp --listen [::1]:40100 --wait-clients 2 --count 100 --rate 2000",
+    );
+    assert_eq!(rc, 0, "{err}\n{j}");
+    assert_eq!(j["total"]["packets"], 200);
+}
+
+/// A TCP "relay fed by UDP": 10 frames, the last (END) written 3 times, as a relay passes
+/// on the UDP server's END copies. Returns the client's (exit code, report).
+fn tcp_with_3_ends(port: u16, extra: &str) -> (i32, Value) {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let feeder = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut buf = vec![0u8; 100];
+        for seq in 0..10u64 {
+            let flags = if seq == 9 {
+                omss_media::wire::FLAG_END
+            } else {
+                0
+            };
+            omss_media::wire::encode(&mut buf, 0, seq, 1, 100, flags).unwrap();
+            for _ in 0..if seq == 9 { 3 } else { 1 } {
+                s.write_all(&buf).unwrap();
+            }
+        }
+    });
+    let c = run(
+        CLIENT,
+        &format!(
+            "--proto tcp --connect 127.0.0.1:{port} --max-errors 0 --timeout 10 --json {extra}"
+        ),
+    );
+    feeder.join().unwrap();
+    let j: Value = serde_json::from_slice(&c.stdout).unwrap();
+    (c.status.code().unwrap(), j)
+}
+
+#[test]
+fn end_copies_and_multicast_usage() {
+    // A TCP subscriber told that END comes 3 times (a relay fed by UDP) accepts 3 copies;
+    // by default the 2 extra ones are duplicates.
+    let (rc, j) = tcp_with_3_ends(40300, "--end-copies 3");
+    assert_eq!((rc, &j["total"]["duplicates"]), (0, &Value::from(0)), "{j}");
+    let (rc, j) = tcp_with_3_ends(40301, "");
+    assert_eq!((rc, &j["total"]["duplicates"]), (1, &Value::from(2)), "{j}");
+    let bad = run(CLIENT, "--proto tcp --connect 127.0.0.1:1 --end-copies 0");
+    assert_eq!(bad.status.code(), Some(2));
+    // --multicast-if needs a multicast --to.
+    let bad = run(
+        SERVER,
+        "--proto udp --to 127.0.0.1:40200 --multicast-if lo --count 1",
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    let bad = run(
+        SERVER,
+        "--proto udp --to 239.1.2.3:40200 --multicast-ttl 0 --count 1",
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}

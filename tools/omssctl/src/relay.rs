@@ -6,25 +6,35 @@ use crate::watch::{print_final, Stop, WaitArgs, Watch};
 use omss_uapi::{OmssLimits, OmssSessionCreate};
 use omssctl::dev::{errno_text, Device};
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct RelayArgs {
-    /// Bound UDP source address (the media server sends here).
-    #[arg(long, conflicts_with = "source_tcp")]
+    /// Bound UDP source address (the media server sends here), IPv4 or IPv6 ([::1]:5000).
+    /// A multicast group address (239.1.2.3:5000, [ff15::1]:5000) binds the group's port and
+    /// joins the group (see --join-if).
+    #[arg(long, value_name = "IP:PORT", conflicts_with = "source_tcp")]
     source_udp: Option<SocketAddr>,
+    /// With a multicast --source-udp: the interface to join the group on, as an interface
+    /// name (r0) or, for IPv4, one of its addresses (default: the kernel's choice).
+    #[arg(long, value_name = "IFNAME|ADDR", requires = "source_udp")]
+    join_if: Option<String>,
     /// TCP media server to connect to.
-    #[arg(long)]
+    #[arg(long, value_name = "IP:PORT")]
     source_tcp: Option<SocketAddr>,
-    /// UDP subscribers: sink i sends to PORT+i of this address.
-    #[arg(long, conflicts_with = "sink_tcp_listen")]
-    sink_udp: Option<SocketAddr>,
-    /// Listen here for TCP subscribers; each accepted connection becomes a sink.
-    #[arg(long)]
+    /// UDP subscribers (repeatable, IPv4 and IPv6 may be mixed): IP:PORT opens -n sinks,
+    /// sink i sending to PORT+i of IP; IP:PORT/K opens K sinks there instead.
+    #[arg(long, value_name = "IP:PORT[/K]", value_parser = parse_sink_udp)]
+    sink_udp: Vec<SinkUdp>,
+    /// Listen here for TCP subscribers; each accepted connection becomes a sink. May be
+    /// given with --sink-udp: the session then has both kinds of sinks (the TCP ones are
+    /// accepted first).
+    #[arg(long, value_name = "IP:PORT")]
     sink_tcp_listen: Option<SocketAddr>,
-    /// Number of sinks to set up before the source.
+    /// Number of sinks to set up before the source (TCP, and at each --sink-udp address
+    /// without /K).
     #[arg(short = 'n', long, default_value_t = 1)]
     sinks: usize,
     /// share (payload sharing) or copy (a private copy per sink).
@@ -107,6 +117,34 @@ pub struct Controls {
     datagram_size: u32,
 }
 
+/// A `--sink-udp` value: the first subscriber's address and, if given, how many sinks
+/// (consecutive ports) it stands for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SinkUdp {
+    addr: SocketAddr,
+    count: Option<usize>,
+}
+
+fn parse_sink_udp(v: &str) -> Result<SinkUdp, String> {
+    // A '/' after the port (an IPv6 address has its own in brackets, never a '/').
+    let (addr, count) = match v.rsplit_once('/') {
+        Some((a, k)) => (
+            a,
+            Some(k.parse::<usize>().map_err(|e| format!("{k:?}: {e}"))?),
+        ),
+        None => (v, None),
+    };
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("{addr:?}: {e} (IPv6: [ADDR]:PORT)"))?;
+    if let Some(k) = count {
+        if k == 0 || addr.port() as usize + k - 1 > u16::MAX as usize {
+            return Err(format!("{v}: 1 to {} sinks", 65536 - addr.port() as usize));
+        }
+    }
+    Ok(SinkUdp { addr, count })
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum DropPolicy {
     Slowest,
@@ -168,8 +206,8 @@ struct Relay {
     token: Option<u64>,
     sinks: Vec<(u32, Sock)>,
     listener: Option<TcpListener>,
-    next_udp: usize,
-    sink_udp: Option<SocketAddr>,
+    /// The --sink-udp addresses, each with the number of sinks opened there so far.
+    sink_udp: Vec<(SocketAddr, usize)>,
     sink_sndbuf: Option<usize>,
 }
 
@@ -196,40 +234,54 @@ impl Relay {
             .ok_or_else(|| "the control file is closed".to_string())
     }
 
-    /// Opens `k` more sinks and adds them to the session.
+    /// Opens `k` more sinks and adds them to the session: TCP ones if there is a listener,
+    /// else UDP ones at the first --sink-udp address (the `add K` command).
     fn add(&mut self, k: usize) -> Result<(), String> {
-        for _ in 0..k {
-            let sock = if let Some(l) = &self.listener {
-                l.set_nonblocking(false).map_err(|e| e.to_string())?;
-                let (s, _) = l.accept().map_err(|e| format!("accept: {e}"))?;
-                s.set_nodelay(true).ok();
-                Sock::Tcp(s)
-            } else {
-                let base = self.sink_udp.ok_or("no sink address")?;
-                let mut dest = base;
-                dest.set_port(base.port() + self.next_udp as u16);
-                self.next_udp += 1;
-                let any: SocketAddr = if dest.is_ipv4() {
-                    "0.0.0.0:0"
-                } else {
-                    "[::]:0"
-                }
-                .parse()
-                .unwrap();
-                let s = UdpSocket::bind(any).map_err(|e| format!("bind: {e}"))?;
-                s.connect(dest)
-                    .map_err(|e| format!("connect {dest}: {e}"))?;
-                Sock::Udp(s)
-            };
-            if let Some(bytes) = self.sink_sndbuf {
-                set_buf(sock.fd(), libc::SO_SNDBUFFORCE, bytes);
-            }
-            let id = self
-                .dev()?
-                .add_sink(self.session, sock.fd())
-                .map_err(|e| err("add sink", e))?;
-            self.sinks.push((id, sock));
+        if self.listener.is_some() {
+            self.add_tcp(k)
+        } else {
+            self.add_udp(0, k)
         }
+    }
+
+    /// Accepts `k` TCP subscribers and adds them as sinks.
+    fn add_tcp(&mut self, k: usize) -> Result<(), String> {
+        for _ in 0..k {
+            let l = self.listener.as_ref().ok_or("no --sink-tcp-listen")?;
+            l.set_nonblocking(false).map_err(|e| e.to_string())?;
+            let (s, _) = l.accept().map_err(|e| format!("accept: {e}"))?;
+            s.set_nodelay(true).ok();
+            self.add_sock(Sock::Tcp(s))?;
+        }
+        Ok(())
+    }
+
+    /// Opens `k` more UDP sinks at the `which`-th --sink-udp address (the next ports).
+    fn add_udp(&mut self, which: usize, k: usize) -> Result<(), String> {
+        for _ in 0..k {
+            let (base, next) = self.sink_udp.get_mut(which).ok_or("no sink address")?;
+            let port = base.port() as usize + *next;
+            let port = u16::try_from(port).map_err(|_| format!("{base}: port {port} > 65535"))?;
+            *next += 1;
+            let mut dest = *base;
+            dest.set_port(port);
+            let s = UdpSocket::bind(unspecified(&dest)).map_err(|e| format!("bind: {e}"))?;
+            s.connect(dest)
+                .map_err(|e| format!("connect {dest}: {e}"))?;
+            self.add_sock(Sock::Udp(s))?;
+        }
+        Ok(())
+    }
+
+    fn add_sock(&mut self, sock: Sock) -> Result<(), String> {
+        if let Some(bytes) = self.sink_sndbuf {
+            set_buf(sock.fd(), libc::SO_SNDBUFFORCE, bytes);
+        }
+        let id = self
+            .dev()?
+            .add_sink(self.session, sock.fd())
+            .map_err(|e| err("add sink", e))?;
+        self.sinks.push((id, sock));
         Ok(())
     }
 
@@ -300,22 +352,31 @@ pub fn run(device: &str, a: &RelayArgs) -> Result<(), String> {
         token,
         sinks: Vec::new(),
         listener: None,
-        next_udp: 0,
-        sink_udp: a.sink_udp,
+        sink_udp: a.sink_udp.iter().map(|s| (s.addr, 0)).collect(),
         sink_sndbuf: a.sink_sndbuf,
     };
     if let Some(addr) = a.sink_tcp_listen {
         r.listener = Some(TcpListener::bind(addr).map_err(|e| format!("listen {addr}: {e}"))?);
     }
-    if r.listener.is_none() && a.sink_udp.is_none() {
+    if r.listener.is_none() && a.sink_udp.is_empty() {
         return Err("give --sink-udp or --sink-tcp-listen".into());
     }
-    r.add(a.sinks)?;
+    if r.listener.is_some() {
+        r.add_tcp(a.sinks)?;
+    }
+    for (i, s) in a.sink_udp.iter().enumerate() {
+        r.add_udp(i, s.count.unwrap_or(a.sinks))?;
+    }
     // The source last, so every sink sees the stream from its start.
     let source = match (a.source_udp, a.source_tcp) {
         (Some(addr), None) => {
             let s = UdpSocket::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
             set_buf(s.as_raw_fd(), libc::SO_RCVBUFFORCE, a.rcvbuf);
+            if addr.ip().is_multicast() {
+                join_group(&s, addr.ip(), a.join_if.as_deref())?;
+            } else if a.join_if.is_some() {
+                return Err(format!("--join-if: {addr} is not a multicast group"));
+            }
             Sock::Udp(s)
         }
         (None, Some(addr)) => Sock::Tcp(connect_retry(addr)?),
@@ -355,6 +416,78 @@ pub fn run(device: &str, a: &RelayArgs) -> Result<(), String> {
         print_final(dev, session, a.wait.json, why, token);
     }
     drop(source);
+    Ok(())
+}
+
+/// The unspecified address of `dest`'s family, port 0 (a sink's local address).
+fn unspecified(dest: &SocketAddr) -> SocketAddr {
+    match dest {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
+}
+
+/// Joins the multicast `group` on `join_if` (an interface name, or an IPv4 address of the
+/// interface; none: the kernel picks the interface from its routes).
+fn join_group(s: &UdpSocket, group: IpAddr, join_if: Option<&str>) -> Result<(), String> {
+    let ifindex = |name: &str| -> Result<u32, String> {
+        let c = std::ffi::CString::new(name).map_err(|_| format!("--join-if {name:?}"))?;
+        // SAFETY: `c` is a valid NUL-terminated string.
+        match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+            0 => Err(format!("--join-if {name}: no such interface")),
+            i => Ok(i),
+        }
+    };
+    let r = match group {
+        IpAddr::V4(g) => match join_if.map(|v| (v, v.parse::<IpAddr>())) {
+            None => s.join_multicast_v4(&g, &Ipv4Addr::UNSPECIFIED),
+            Some((_, Ok(IpAddr::V4(a)))) => s.join_multicast_v4(&g, &a),
+            Some((v, Ok(IpAddr::V6(_)))) => {
+                return Err(format!("--join-if {v}: an IPv6 address for an IPv4 group"))
+            }
+            Some((name, Err(_))) => {
+                let m = libc::ip_mreqn {
+                    imr_multiaddr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(g.octets()),
+                    },
+                    imr_address: libc::in_addr { s_addr: 0 },
+                    imr_ifindex: ifindex(name)? as i32,
+                };
+                // SAFETY: `s` is an open IPv4 UDP socket and `m` a valid ip_mreqn.
+                let rc = unsafe {
+                    libc::setsockopt(
+                        s.as_raw_fd(),
+                        libc::IPPROTO_IP,
+                        libc::IP_ADD_MEMBERSHIP,
+                        (&m as *const libc::ip_mreqn).cast(),
+                        std::mem::size_of::<libc::ip_mreqn>() as u32,
+                    )
+                };
+                if rc == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            }
+        },
+        IpAddr::V6(g) => {
+            let index = match join_if {
+                None => 0,
+                Some(v) if v.parse::<IpAddr>().is_ok() => {
+                    return Err(format!(
+                        "--join-if {v}: an IPv6 group needs an interface name"
+                    ))
+                }
+                Some(name) => ifindex(name)?,
+            };
+            s.join_multicast_v6(&g, index)
+        }
+    };
+    r.map_err(|e| format!("join {group} on {}: {e}", join_if.unwrap_or("any")))?;
+    eprintln!(
+        "omssctl: joined {group} on {}",
+        join_if.unwrap_or("the default interface")
+    );
     Ok(())
 }
 
@@ -451,6 +584,69 @@ mod tests {
         assert_eq!(r.persist_ms, 20000);
         let tail = request(&["--drop-policy", "tail"]).unwrap();
         assert_eq!(tail.drop_policy, omss_uapi::OMSS_DROP_TAIL);
+    }
+
+    fn relay_args(args: &[&str]) -> Result<RelayArgs, clap::Error> {
+        Ok(Cli::try_parse_from(std::iter::once("relay").chain(args.iter().copied()))?.relay)
+    }
+
+    #[test]
+    fn ipv6_and_repeated_sink_addresses() {
+        let r = relay_args(&[
+            "--source-udp",
+            "[fd00:1::2]:5000",
+            "--sink-udp",
+            "[fd00:2::2]:7000",
+            "--sink-udp",
+            "198.18.2.2:7100/3",
+            "--sink-tcp-listen",
+            "[::]:7200",
+        ])
+        .unwrap();
+        assert_eq!(r.source_udp, Some("[fd00:1::2]:5000".parse().unwrap()));
+        assert_eq!(
+            r.sink_udp,
+            [
+                SinkUdp {
+                    addr: "[fd00:2::2]:7000".parse().unwrap(),
+                    count: None
+                },
+                SinkUdp {
+                    addr: "198.18.2.2:7100".parse().unwrap(),
+                    count: Some(3)
+                }
+            ]
+        );
+        assert_eq!(r.sink_tcp_listen, Some("[::]:7200".parse().unwrap()));
+        assert!(relay_args(&["--sink-udp", "fd00:2::2:7000"]).is_err());
+        assert!(relay_args(&["--sink-udp", "[::1]:7000/0"]).is_err());
+        assert!(relay_args(&["--sink-udp", "[::1]:65535/2"]).is_err());
+        assert!(relay_args(&["--sink-udp", "[::1]:65535/1"]).is_ok());
+        assert!(relay_args(&["--join-if", "r0"]).is_err());
+        let m = relay_args(&["--source-udp", "239.1.2.3:5000", "--join-if", "r0"]).unwrap();
+        assert_eq!(m.join_if.as_deref(), Some("r0"));
+    }
+
+    #[test]
+    fn unspecified_matches_the_family() {
+        assert_eq!(
+            unspecified(&"[::1]:7000".parse().unwrap()),
+            "[::]:0".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            unspecified(&"10.0.0.1:7000".parse().unwrap()),
+            "0.0.0.0:0".parse::<SocketAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn multicast_join_on_loopback() {
+        // Best effort: a host without multicast on lo only skips the join itself.
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        let g: IpAddr = "239.255.0.7".parse().unwrap();
+        assert!(join_group(&s, g, Some("no-such-if0")).is_err());
+        assert!(join_group(&s, g, Some("::1")).is_err());
+        let _ = join_group(&s, g, Some("lo"));
     }
 
     #[test]

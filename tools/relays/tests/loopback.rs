@@ -1,4 +1,4 @@
-//! Both relays over 127.0.0.1: a stream relayed 1->8 arrives intact and in order at every
+//! Both relays over 127.0.0.1 (and ::1): a stream relayed 1->8 arrives intact and in order at every
 //! subscriber (UDP datagrams, of which only those the relay counted as dropped may be
 //! missing, and TCP byte streams), and a stalled TCP subscriber makes the relay drop (and
 //! count) packets for it alone.
@@ -27,8 +27,26 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+thread_local! {
+    /// The loopback address the calling test uses: 127.0.0.1, or ::1 in the IPv6 tests.
+    static LOOPBACK: std::cell::Cell<std::net::IpAddr> =
+        const { std::cell::Cell::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)) };
+}
+
 fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
+    SocketAddr::new(LOOPBACK.with(|l| l.get()), port)
+}
+
+/// Runs `f` with `addr` giving ::1 addresses (shown as [::1]:PORT on the relays' command
+/// lines), unless this host has no IPv6 loopback.
+fn over_ipv6(f: impl FnOnce()) {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here: skipped");
+        return;
+    }
+    LOOPBACK.with(|l| l.set(std::net::Ipv6Addr::LOCALHOST.into()));
+    f();
+    LOOPBACK.with(|l| l.set(std::net::Ipv4Addr::LOCALHOST.into()));
 }
 
 /// A deterministic pseudo-random byte generator (xorshift64*).
@@ -440,6 +458,18 @@ fn uring_relays_udp_to_8_in_order_plain_and_zero_copy() {
 fn uring_relays_tcp_to_8_exactly_plain_and_zero_copy() {
     relay_tcp_with(URING, 41600, "iouring", &["--send", "plain"]);
     relay_tcp_with(URING, 41700, "iouring", &["--send", "zc"]);
+}
+
+#[test]
+fn relays_udp_and_tcp_over_ipv6() {
+    over_ipv6(|| {
+        relay_udp(DAEMON, 41800, "daemon");
+        relay_udp(EPOLL, 41820, "epoll");
+        relay_udp_with(URING, 41840, "iouring", &["--send", "plain"]);
+        relay_tcp(DAEMON, 41860, "daemon");
+        relay_tcp(EPOLL, 41870, "epoll");
+        relay_tcp_with(URING, 41880, "iouring", &["--send", "plain"]);
+    });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -56,6 +56,11 @@ struct Args {
     /// TCP: subscriber j connects to IP:PORT + (j % STREAMS).
     #[arg(long, value_name = "IP:PORT")]
     connect: Option<SocketAddr>,
+    /// How many copies of the END frame the stream carries: copies beyond these count as
+    /// duplicates (default: 3 for UDP and HTTP, as the UDP server sends; 1 for TCP). Give 3
+    /// for TCP subscribers of a relay whose source is UDP.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    end_copies: Option<u64>,
     /// Number of subscribers.
     #[arg(short = 'n', long, default_value_t = 1)]
     subscribers: usize,
@@ -400,7 +405,7 @@ fn open(
         id: j,
         addr,
         sock,
-        stats: SubStats::new(end_copies),
+        stats: SubStats::new(a.end_copies.unwrap_or(end_copies)),
         pending,
         done: false,
         stalled: a.stall.contains(&j) || a.reset.contains(&j),

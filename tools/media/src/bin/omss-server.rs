@@ -56,9 +56,19 @@ struct Args {
     /// Transport.
     #[arg(long, value_enum, default_value = "udp")]
     proto: Proto,
-    /// UDP destination IP:PORT; stream i copy j goes to PORT + i*FANOUT + j.
+    /// UDP destination IP:PORT (IPv6: [ADDR]:PORT); stream i copy j goes to
+    /// PORT + i*FANOUT + j. May be a multicast group (239.1.2.3:5000, [ff15::1]:5000).
     #[arg(long, value_name = "IP:PORT")]
     to: Option<SocketAddr>,
+    /// UDP to a multicast group: send out of this interface, given as an interface name
+    /// (s0) or, for IPv4, one of its addresses (IP_MULTICAST_IF / IPV6_MULTICAST_IF;
+    /// default: the route to the group).
+    #[arg(long, value_name = "IFNAME|ADDR")]
+    multicast_if: Option<String>,
+    /// UDP to a multicast group: the packets' TTL (hop limit), 1 (this link) to 255.
+    #[arg(long, value_name = "N", default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..=255))]
+    multicast_ttl: u32,
     /// TCP listen IP:PORT; stream i listens on PORT + i.
     #[arg(long, value_name = "IP:PORT")]
     listen: Option<SocketAddr>,
@@ -225,6 +235,11 @@ fn validate(a: &Args) -> Result<(), String> {
         }
         return icecast::parse_url(url).map(|_| ());
     }
+    if a.multicast_if.is_some()
+        && !(a.proto == Proto::Udp && a.to.is_some_and(|t| t.ip().is_multicast()))
+    {
+        return Err("--multicast-if needs --proto udp and a multicast --to".into());
+    }
     let (addr, span) = match a.proto {
         Proto::Udp if a.listen.is_some() || a.wait_clients > 0 => {
             return Err("--listen/--wait-clients are TCP options".into())
@@ -372,8 +387,13 @@ fn run_udp(a: &Args, faults: &Faults) -> io::Result<Vec<StreamStats>> {
             .map(|j| port_add(to, i * m + j).expect("validated"))
             .collect();
         let port = dests[0].port();
+        let sock = UdpSocket::bind(any)?;
+        if to.ip().is_multicast() {
+            sys::multicast_sender(&sock, &to, a.multicast_if.as_deref(), a.multicast_ttl)
+                .map_err(|e| io::Error::new(e.kind(), format!("multicast setup: {e}")))?;
+        }
         us.push(UdpState {
-            sock: UdpSocket::bind(any)?,
+            sock,
             dests,
             held: None,
             end: None,

@@ -87,7 +87,7 @@ impl NetlinkOps for Registry {
             let id = u64::from(s.id);
             if !sinks {
                 if !out.put(&s.attrs()) {
-                    return Ok(put);
+                    return if put == 0 { Err(msg_too_big()) } else { Ok(put) };
                 }
                 put += 1;
                 *pos = id + 1;
@@ -102,7 +102,7 @@ impl NetlinkOps for Registry {
                 };
                 for (k, attrs) in batch.iter() {
                     if !out.put(attrs) {
-                        return Ok(put);
+                        return if put == 0 { Err(msg_too_big()) } else { Ok(put) };
                     }
                     put += 1;
                     *pos = match k.checked_add(1) {
@@ -125,21 +125,28 @@ impl NetlinkOps for Registry {
     }
 }
 
-/// An event about session `session`.
+/// An event about session `session`; `errno` (a failure's) is sent when not 0.
 pub(crate) fn session_event(event: u32, session: u32, errno: i32) {
-    netlink::event(&[
+    let attrs = [
         NlAttr::u32(uapi::OMSS_A_EVENT, event),
         NlAttr::u32(uapi::OMSS_A_SESSION_ID, session),
         NlAttr::u32(uapi::OMSS_A_ERRNO, errno.unsigned_abs()),
-    ]);
+    ];
+    netlink::event(&attrs[..if errno == 0 { 2 } else { 3 }]);
 }
 
-/// An event about sink `sink` of session `session`.
+/// An event about sink `sink` of session `session`; `errno` is sent when not 0.
 pub(crate) fn sink_event(event: u32, session: u32, sink: u32, errno: i32) {
-    netlink::event(&[
+    let attrs = [
         NlAttr::u32(uapi::OMSS_A_EVENT, event),
         NlAttr::u32(uapi::OMSS_A_SESSION_ID, session),
         NlAttr::u32(uapi::OMSS_A_SINK_ID, sink),
         NlAttr::u32(uapi::OMSS_A_ERRNO, errno.unsigned_abs()),
-    ]);
+    ];
+    netlink::event(&attrs[..if errno == 0 { 3 } else { 4 }]);
+}
+
+/// `EMSGSIZE`: a message that does not fit an empty dump buffer.
+fn msg_too_big() -> Error {
+    Error::from_errno(-(kernel::bindings::EMSGSIZE as i32))
 }

@@ -1,37 +1,13 @@
 //! Compiles a C program from `uapi/omss.h` and checks that every size, offset and ioctl
-//! number it prints agrees with the Rust mirror.
+//! number it prints agrees with the Rust mirror, and so do the generic netlink family's
+//! constants (name, version, commands, attributes, events, multicast group).
 
 use omss_uapi::*;
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of, size_of_val};
-use std::process::Command;
 
-fn c_facts() -> BTreeMap<String, u64> {
-    let dir = env!("CARGO_MANIFEST_DIR");
-    let exe = format!("{}/abi_check", env!("CARGO_TARGET_TMPDIR"));
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let st = Command::new(&cc)
-        .args([
-            "-Wall",
-            "-Werror",
-            "-o",
-            &exe,
-            &format!("{dir}/tests/abi_check.c"),
-        ])
-        .status()
-        .expect("run the C compiler");
-    assert!(st.success(), "abi_check.c failed to compile");
-    let out = Command::new(&exe).output().expect("run abi_check");
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once(' ').unwrap();
-            (k.to_string(), v.parse().unwrap())
-        })
-        .collect()
-}
+mod common;
+use common::{c_facts, c_strings, netlink_facts, netlink_strings};
 
 macro_rules! field {
     ($m:ident, $cname:literal, $t:ty, $f:ident) => {{
@@ -210,6 +186,7 @@ fn rust_facts() -> BTreeMap<String, u64> {
     field!(m, "omss_session_create", OmssSessionCreate, record_size);
     field!(m, "omss_session_create", OmssSessionCreate, datagram_size);
     m.insert("OMSS_ENTRY_MAX".into(), OMSS_ENTRY_MAX.into());
+    m.insert("OMSS_ENTRY_MIN".into(), OMSS_ENTRY_MIN.into());
     field!(m, "omss_sink_add", OmssSinkAdd, limits);
     m.insert(
         "OMSS_SESSION_CREATE_SIZE_V1".into(),
@@ -241,6 +218,9 @@ fn rust_facts() -> BTreeMap<String, u64> {
         size_of::<OmssSessionStatsV1>(),
         offset_of!(OmssSessionStats, rx_errors)
     );
+    for (k, v) in netlink_facts() {
+        m.insert(k.into(), v);
+    }
     m
 }
 
@@ -261,6 +241,19 @@ fn c_and_rust_agree() {
             r.get(k)
         );
     }
+}
+
+#[test]
+fn netlink_strings_agree() {
+    let c = c_strings();
+    let r: BTreeMap<String, String> = netlink_strings()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(
+        c, r,
+        "the C header and the Rust mirror name the family differently"
+    );
 }
 
 #[test]

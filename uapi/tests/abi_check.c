@@ -4,6 +4,8 @@
 #include "../omss.h"
 
 #define P(name, val) printf("%s %llu\n", name, (unsigned long long)(val))
+#define S(name, val) printf("%s \"%s\"\n", name, val)
+#define C(name) P(#name, name)
 #define F(s, f) do { P(#s "." #f ".offset", offsetof(struct s, f)); \
 		     P(#s "." #f ".size", sizeof(((struct s *)0)->f)); } while (0)
 
@@ -129,6 +131,7 @@ int main(void)
 	F(omss_session_create, record_size);
 	F(omss_session_create, datagram_size);
 	P("OMSS_ENTRY_MAX", OMSS_ENTRY_MAX);
+	P("OMSS_ENTRY_MIN", OMSS_ENTRY_MIN);
 	F(omss_sink_add, limits);
 	P("OMSS_SESSION_CREATE_SIZE_V1", OMSS_SESSION_CREATE_SIZE_V1);
 	P("OMSS_SINK_ADD_SIZE_V1", OMSS_SINK_ADD_SIZE_V1);
@@ -140,5 +143,42 @@ int main(void)
 	F(omss_session_adopt, session_id);
 	F(omss_session_adopt, token);
 	F(omss_session_adopt, reserved);
+	/* The generic netlink family. */
+	S("OMSS_GENL_NAME", OMSS_GENL_NAME);
+	S("OMSS_GENL_MCGRP_EVENTS", OMSS_GENL_MCGRP_EVENTS);
+	C(OMSS_GENL_VERSION);
+	C(OMSS_CMD_SESSION_GET);
+	C(OMSS_CMD_SINK_GET);
+	C(OMSS_CMD_EVENT);
+	C(OMSS_CMD_MAX);
+	C(OMSS_A_PAD);
+	C(OMSS_A_SESSION_ID);
+	C(OMSS_A_SINK_ID);
+	C(OMSS_A_EVENT);
+	C(OMSS_A_ERRNO);
+	C(OMSS_A_STATE);
+	C(OMSS_A_MODE);
+	C(OMSS_A_PRIORITY);
+	C(OMSS_A_DROP_POLICY);
+	C(OMSS_A_PARKED);
+	C(OMSS_A_RING_CAPACITY);
+	C(OMSS_A_RING_FILL);
+	C(OMSS_A_NR_SINKS);
+	C(OMSS_A_RX_PACKETS);
+	C(OMSS_A_RX_BYTES);
+	C(OMSS_A_ENTRIES_DROPPED);
+	C(OMSS_A_TX_PACKETS);
+	C(OMSS_A_TX_BYTES);
+	C(OMSS_A_ENTRIES_LOST);
+	C(OMSS_A_LAG);
+	C(OMSS_A_MAX);
+	C(OMSS_EVENT_SINK_FAILED);
+	C(OMSS_EVENT_SINK_KICKED);
+	C(OMSS_EVENT_SINK_DONE);
+	C(OMSS_EVENT_SESSION_ENDED);
+	C(OMSS_EVENT_SESSION_FAILED);
+	C(OMSS_EVENT_SESSION_DESTROYED);
+	C(OMSS_EVENT_SESSION_PARKED);
+	C(OMSS_EVENT_SESSION_ADOPTED);
 	return 0;
 }

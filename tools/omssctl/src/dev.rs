@@ -199,6 +199,18 @@ pub fn errno_name(e: i32) -> &'static str {
         libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
         libc::ENOTCONN => "ENOTCONN",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EIO => "EIO",
+        libc::ENOMEM => "ENOMEM",
+        libc::EPIPE => "EPIPE",
+        libc::EMSGSIZE => "EMSGSIZE",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::ECONNABORTED => "ECONNABORTED",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::ESHUTDOWN => "ESHUTDOWN",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
         _ => "?",
     }
 }

@@ -2,6 +2,7 @@
 
 use omssctl::dev;
 mod adopt;
+mod netlink;
 mod relay;
 mod stats;
 mod watch;
@@ -61,6 +62,42 @@ enum Cmd {
     /// that is not parked (unknown, adopted already, or reaped).
     #[command(args_override_self = true)]
     Adopt(Box<adopt::AdoptArgs>),
+    /// Show every session and its sinks with their stats, as `ss` does (generic netlink
+    /// family "omss", from any network namespace).
+    ///
+    /// One row per session (id, state, mode, priority class, drop policy, whether it is
+    /// parked, ring fill/capacity, sinks, packets and bytes received, entries dropped) and
+    /// under it one per sink (id, state, the errno that failed it, packets and bytes sent,
+    /// entries lost, lag). Sessions of every process are listed, parked ones too. With
+    /// --json: {"sessions":[{..., "sinks":[...]}]}. Fails (exit 1) if the module is not
+    /// loaded, or if SESSION is given and there is no such session.
+    Show {
+        /// Only this session (and its sinks).
+        session: Option<u32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the module's events as they happen, one line each, as `ip monitor` does.
+    ///
+    /// Subscribes to the "events" group of the generic netlink family "omss" (events of
+    /// every network namespace's sessions reach it) and prints, e.g.,
+    /// `session 3 sink 7 kicked`, `session 3 sink 2 failed ECONNRESET`, `session 3 parked`.
+    /// The events: a sink failed (with its errno), was kicked or is done; a session ended
+    /// (source EOF), failed, was destroyed, parked or adopted. With --json each line is an
+    /// object: {"event":"sink-kicked","session":3,"sink":7,"errno":0}. stdout is flushed
+    /// after each line. "omssctl: monitoring" goes to stderr once subscribed.
+    Monitor {
+        /// Print one JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Exit (0) after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Exit (0) after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+    },
     /// Issue an ioctl with a zeroed 256-byte argument and print the result (for tests).
     #[command(hide = true)]
     RawIoctl {
@@ -142,6 +179,21 @@ fn run(cli: &Cli) -> Result<(), String> {
         }
         Cmd::Relay(a) => relay::run(&cli.device, a),
         Cmd::Adopt(a) => adopt::run(&cli.device, a),
+        Cmd::Show { session, json } => netlink::show(*session, *json),
+        Cmd::Monitor {
+            json,
+            count,
+            timeout,
+        } => {
+            let t = match timeout {
+                Some(t) if t.is_finite() && *t >= 0.0 => {
+                    Some(std::time::Duration::from_secs_f64(*t))
+                }
+                Some(t) => return Err(format!("bad --timeout {t}")),
+                None => None,
+            };
+            netlink::monitor(*json, *count, t)
+        }
         Cmd::RawIoctl { cmd } => {
             let n = parse_u32(cmd)?;
             match Device::open(&cli.device)?.raw(n) {

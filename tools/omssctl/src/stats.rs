@@ -3,7 +3,7 @@
 use omss_uapi::*;
 use serde_json::{json, Value};
 
-fn session_state(s: u32) -> &'static str {
+pub(crate) fn session_state(s: u32) -> &'static str {
     match s {
         OMSS_SESSION_IDLE => "idle",
         OMSS_SESSION_RUNNING => "running",
@@ -13,7 +13,7 @@ fn session_state(s: u32) -> &'static str {
     }
 }
 
-fn sink_state(s: u32) -> &'static str {
+pub(crate) fn sink_state(s: u32) -> &'static str {
     match s {
         OMSS_SINK_ACTIVE => "active",
         OMSS_SINK_FAILED => "failed",

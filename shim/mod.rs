@@ -171,18 +171,42 @@ impl<T: MiscOps> Vtable<T> {
     };
 }
 
+/// Hands `data` to a C registration, `reg`, in foreign form; if `reg` fails (a negative
+/// errno), takes it back. On success the pointer is the caller's to release, once, with
+/// [`release_foreign`] after it unregistered.
+pub(crate) fn register_foreign<T: Send + Sync + 'static>(
+    data: Arc<T>,
+    reg: impl FnOnce(*mut c_void) -> c_int,
+) -> Result<*const c_void> {
+    let ptr = data.into_foreign();
+    let ret = reg(ptr.cast_mut());
+    if ret < 0 {
+        // SAFETY: `ptr` came from `into_foreign` above; the failed registration kept no copy.
+        drop(unsafe { Arc::<T>::from_foreign(ptr) });
+        return Err(Error::from_errno(ret));
+    }
+    Ok(ptr)
+}
+
+/// Releases what [`register_foreign`] handed out, once nothing can use it any more.
+///
+/// # Safety
+///
+/// `ptr` came from `register_foreign::<T>`, is released only here, and its registration is
+/// gone with every callback that used it.
+pub(crate) unsafe fn release_foreign<T: Send + Sync + 'static>(ptr: *const c_void) {
+    // SAFETY: per the contract, `ptr` is an `Arc<T>` in foreign form that nobody uses.
+    drop(unsafe { Arc::<T>::from_foreign(ptr) });
+}
+
 impl<T: MiscOps> MiscDevice<T> {
     /// Registers `/dev/omss`, whose opens will use `data`.
     pub(crate) fn register(data: Arc<T>) -> Result<Self> {
-        let ptr = data.into_foreign();
-        // SAFETY: `OPS` is static and its functions match `ptr`'s type; `ptr` stays valid
-        // until `drop`, which deregisters the device first.
-        let ret = unsafe { omss_shim_misc_register(&Vtable::<T>::OPS, ptr.cast_mut()) };
-        if ret < 0 {
-            // SAFETY: `ptr` came from `into_foreign` above; the failed registration kept no copy.
-            drop(unsafe { Arc::<T>::from_foreign(ptr) });
-            return Err(Error::from_errno(ret));
-        }
+        // SAFETY: `OPS` is static and its functions match the pointer's type, which stays
+        // valid until `drop`, which deregisters the device first.
+        let ptr = register_foreign(data, |p| unsafe {
+            omss_shim_misc_register(&Vtable::<T>::OPS, p)
+        })?;
         // INVARIANT: registered with `ptr`.
         Ok(Self {
             data: ptr,
@@ -196,8 +220,8 @@ impl<T: MiscOps> Drop for MiscDevice<T> {
         // SAFETY: the device was registered in `register`. After this no new open can start,
         // and open files pin the module, so no callback uses `data` any more.
         unsafe { omss_shim_misc_deregister() };
-        // SAFETY: `data` came from `into_foreign` in `register` and is released only here.
-        drop(unsafe { Arc::<T>::from_foreign(self.data) });
+        // SAFETY: `data` came from `register_foreign` in `register`; it is unregistered.
+        unsafe { release_foreign::<T>(self.data) };
     }
 }
 

@@ -128,15 +128,10 @@ impl<T: NetlinkOps> Vtable<T> {
 impl<T: NetlinkOps> Netlink<T> {
     /// Registers the family, whose dumps will use `data`.
     pub(crate) fn register(data: Arc<T>) -> Result<Self> {
-        let ptr = data.into_foreign();
-        // SAFETY: `OPS` is static and matches `ptr`'s type; `ptr` stays valid until `drop`,
-        // which unregisters the family first.
-        let ret = unsafe { omss_nl_register(&Vtable::<T>::OPS, ptr.cast_mut()) };
-        if ret < 0 {
-            // SAFETY: `ptr` came from `into_foreign` above; the failed registration kept none.
-            drop(unsafe { Arc::<T>::from_foreign(ptr) });
-            return Err(Error::from_errno(ret));
-        }
+        // SAFETY: `OPS` is static and matches the pointer's type, which stays valid until
+        // `drop`, which unregisters the family first.
+        let ptr =
+            super::register_foreign(data, |p| unsafe { omss_nl_register(&Vtable::<T>::OPS, p) })?;
         // INVARIANT: registered with `ptr`.
         Ok(Self {
             data: ptr,
@@ -149,8 +144,8 @@ impl<T: NetlinkOps> Drop for Netlink<T> {
     fn drop(&mut self) {
         // SAFETY: registered in `register`; after this no dump runs and no event is sent.
         unsafe { omss_nl_unregister() };
-        // SAFETY: `data` came from `into_foreign` in `register` and is released only here.
-        drop(unsafe { Arc::<T>::from_foreign(self.data) });
+        // SAFETY: `data` came from `register_foreign` in `register`; it is unregistered.
+        unsafe { super::release_foreign::<T>(self.data) };
     }
 }
 

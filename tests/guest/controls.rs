@@ -321,22 +321,32 @@ fn abi(t: &mut Tap, dev: &Device) {
     }
 }
 
+/// A session made from `c` (ring 64 unless set) with a UDP source and one UDP sink.
+fn udp_session(dev: &Device, c: OmssSessionCreate) -> (u32, Feed, UdpSub) {
+    let ring_entries = if c.ring_entries == 0 {
+        64
+    } else {
+        c.ring_entries
+    };
+    let id = create(dev, OmssSessionCreate { ring_entries, ..c })
+        .unwrap()
+        .session_id;
+    let feed = Feed::new();
+    let a = UdpSub::new();
+    add(dev, id, a.sink.as_raw_fd(), OmssLimits::default()).unwrap();
+    dev.set_source(id, feed.rx.as_raw_fd()).unwrap();
+    (id, feed, a)
+}
+
 fn burst(t: &mut Tap, dev: &Device) {
     // Session default: 5 entries back.
-    let c = create(
+    let (id, mut feed, mut a) = udp_session(
         dev,
         OmssSessionCreate {
-            ring_entries: 64,
             limits: limits(5, 0),
             ..Default::default()
         },
-    )
-    .unwrap();
-    let id = c.session_id;
-    let mut feed = Feed::new();
-    let mut a = UdpSub::new();
-    add(dev, id, a.sink.as_raw_fd(), OmssLimits::default()).unwrap();
-    dev.set_source(id, feed.rx.as_raw_fd()).unwrap();
+    );
     feed.send(20, Duration::ZERO);
     t.ok(
         "burst: the first sink gets all 20",
@@ -384,20 +394,13 @@ fn burst(t: &mut Tap, dev: &Device) {
     dev.destroy(id).unwrap();
 
     // In time: 400 ms back.
-    let c = create(
+    let (id, mut feed, mut a) = udp_session(
         dev,
         OmssSessionCreate {
-            ring_entries: 64,
             limits: limits(0, 400),
             ..Default::default()
         },
-    )
-    .unwrap();
-    let id = c.session_id;
-    let mut feed = Feed::new();
-    let mut a = UdpSub::new();
-    add(dev, id, a.sink.as_raw_fd(), OmssLimits::default()).unwrap();
-    dev.set_source(id, feed.rx.as_raw_fd()).unwrap();
+    );
     feed.send(10, Duration::ZERO);
     a.recv(10, QUIET);
     std::thread::sleep(Duration::from_millis(1500));
@@ -410,19 +413,7 @@ fn burst(t: &mut Tap, dev: &Device) {
     dev.destroy(id).unwrap();
 
     // No session burst: nothing is retained, so a sink's own burst finds nothing.
-    let c = create(
-        dev,
-        OmssSessionCreate {
-            ring_entries: 64,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let id = c.session_id;
-    let mut feed = Feed::new();
-    let mut a = UdpSub::new();
-    add(dev, id, a.sink.as_raw_fd(), OmssLimits::default()).unwrap();
-    dev.set_source(id, feed.rx.as_raw_fd()).unwrap();
+    let (id, mut feed, mut a) = udp_session(dev, OmssSessionCreate::default());
     feed.send(10, Duration::ZERO);
     a.recv(10, QUIET);
     let mut b = UdpSub::new();

@@ -87,7 +87,11 @@ impl NetlinkOps for Registry {
             let id = u64::from(s.id);
             if !sinks {
                 if !out.put(&s.attrs()) {
-                    return if put == 0 { Err(msg_too_big()) } else { Ok(put) };
+                    return if put == 0 {
+                        Err(msg_too_big())
+                    } else {
+                        Ok(put)
+                    };
                 }
                 put += 1;
                 *pos = id + 1;
@@ -102,7 +106,11 @@ impl NetlinkOps for Registry {
                 };
                 for (k, attrs) in batch.iter() {
                     if !out.put(attrs) {
-                        return if put == 0 { Err(msg_too_big()) } else { Ok(put) };
+                        return if put == 0 {
+                            Err(msg_too_big())
+                        } else {
+                            Ok(put)
+                        };
                     }
                     put += 1;
                     *pos = match k.checked_add(1) {

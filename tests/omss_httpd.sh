@@ -6,12 +6,16 @@
 # is answered while three streams flow, without a loss anywhere; a client that leaves lets
 # its stream close after the linger. (2) 64 concurrent clients on 2 streams: one stops
 # reading, 8 join late, 8 leave mid-stream; the others lose nothing. (3) Copy mode and the
-# user-space copy mode serve the same bytes. (4) An IPv6 unicast source. Then no session is
-# left, and rmmod. On the debug kernel the verdicts that need the guest to keep real-time
-# pace (header timeout, limits while clients register, linger, the 64-client run's counts
-# and loss) are skipped; their scenarios still run under lockdep, KASAN and kmemleak.
+# user-space copy mode serve the same bytes. (4) An IPv6 unicast source. (5) A late
+# joiner's burst (--burst-ms) in share mode and in user mode, against none. (6) Restarts that
+# keep the listeners: SIGHUP (execve in place) and SIGUSR2 plus a new server with --adopt,
+# mid-stream, under 16 listeners that must get every frame. Then no session is left, and
+# rmmod. On the debug kernel the verdicts that need the guest to keep real-time pace (header
+# timeout, limits while clients register, linger, the 64-client run's counts and loss, the
+# burst's size and timing) are skipped; their scenarios still run under lockdep, KASAN and
+# kmemleak.
 . /omss/tests/lib.sh
-ktap_plan 38
+ktap_plan 50
 insmod /omss/omss.ko || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
 topology_up || { echo "Bail out! topology setup failed"; exit $KSFT_FAIL; }
 L=/tmp/httpd
@@ -276,6 +280,171 @@ wait_or_kill $cp 60
 c_rc=$?
 diag "ipv6: $(tail -1 $L/v6.err)"
 check "/udp/[fd00:1::2]:5010: 2 clients got every frame intact (rc=$c_rc)" [ $c_rc = 0 ]
+stop_httpd
+
+# sub_num FILE KEY J: subscriber J's KEY in an omss-client JSON report (integer part; empty
+# if null).
+sub_num() {
+	sed -n '/"subscribers": *\[/,$p' "$1" | grep "\"$2\":" | sed -n "$(($3 + 1))p" |
+		sed -n 's/.*: *\([0-9][0-9]*\).*/\1/p'
+}
+
+# (5) Late joiners' burst. Three servers, a stream each from one 3-stream source: share
+# mode without a burst (B), share mode with --burst-ms $BURST (A), user mode with it too
+# (C). A first client on each opens its stream and must get every frame; after 2 s of flow
+# one omss-client joins B, A and C, in this order, a few ms apart (more on a loaded host).
+# B's late joiner must start with the current frame: none older than what B's stream had
+# received before the client asked (/status.json). A's, although it came after B's, must
+# start about a burst (BF frames) before it; C's as A's. The debug kernel has a longer
+# burst (the joins are seconds apart there) and a longer stream.
+PPS=200 BURST=1000 FLOW=2 DUR=2 SECS=6
+[ -n "$SLOW" ] && PPS=50 BURST=4000 FLOW=6 DUR=8 SECS=60
+BF=$((PPS * BURST / 1000)) COUNT=$((PPS * SECS))
+PORT=8090
+start_httpd
+hpb=$HP
+PORT=8091
+start_httpd --burst-ms $BURST
+hpa=$HP
+PORT=8092
+start_httpd --mode user --burst-ms $BURST
+hpc=$HP
+B3="--http http://$RELAY_SUB_IP:8090/udp/$G:5000 --http http://$RELAY_SUB_IP:8091/udp/$G:5001"
+B3="$B3 --http http://$RELAY_SUB_IP:8092/udp/$G:5002"
+ns_bg sub omss-client $B3 -n 3 $CHECKS --min-packets $COUNT --json >$L/burst-early.json 2>$L/burst-early.err
+earlyp=$BG_PID
+for p in 8092 8091 8090; do
+	H=http://$RELAY_SUB_IP:$p
+	wait_clients 1
+done
+ns_bg src omss-server --proto udp --to $G:5000 --streams 3 --count $COUNT --pps $PPS --size 1000 \
+	--json >$L/burst-server.json 2>$L/burst-server.err
+sp=$BG_PID
+wait_streaming
+sleep $FLOW
+# What B's stream had received (its monitor's count, up to 100 ms old) before the late
+# joiners asked.
+rx0=$(status_get status.json | sed -n 's/.*"rx_packets": *\([0-9]*\).*/\1/p')
+in_sub omss-client $B3 -n 3 --duration $DUR --max-loss 0 --max-errors 0 $WAIT_CLIENT --json \
+	>$L/burst-late.json 2>$L/burst-late.err
+late_rc=$?
+wait_or_kill $sp 60 >/dev/null
+wait_or_kill $earlyp 60
+early_rc=$?
+# first J, oldest J: subscriber J's first frame, and the age of its oldest frame on arrival
+# (ms: the first one's, unless a hiccup of the host delayed a later one more).
+first() { local f; f=$(sub_num $L/burst-late.json first_seq $1); echo ${f:-0}; }
+oldest() { local us; us=$(sub_num $L/burst-late.json latency_max_us $1); echo $((${us:-0} / 1000)); }
+fb=$(first 0) fa=$(first 1) fc=$(first 2) rx0=${rx0:-0}
+diag "late joiners (rc $late_rc), in the order they joined: B (no burst) from frame $fb (B had" \
+	"received $rx0 before), its oldest $(oldest 0) ms old; A (burst) from $fa, oldest $(oldest 1) ms;" \
+	"C (user, burst) from $fc, oldest $(oldest 2) ms; $BURST ms is $BF frames; $(tail -1 $L/burst-late.err)"
+diag "early clients: $(tail -1 $L/burst-early.err)"
+# a_burst N: N frames are about a burst (BF, give or take 40 %).
+a_burst() { [ "$1" -ge $((BF * 6 / 10)) ] && [ "$1" -le $((BF * 14 / 10)) ]; }
+check "burst, share mode: the late joiner started $((fb - fa)) frames before one without a burst that came first" \
+	[ $late_rc = 0 -a $fa -lt $fb ]
+check_timed "burst, share mode: those $((fb - fa)) frames are the last $BURST ms ($BF frames), at once, none lost" \
+	a_burst $((fb - fa))
+check "no burst: the late joiner started with the current frame ($fb; $rx0 received before it asked)" \
+	[ $rx0 -gt 0 -a $fb -ge $rx0 ]
+check_timed "burst, user mode: the late joiner started $((fb - fc)) frames back too" a_burst $((fb - fc))
+check "the first clients of the three streams got every frame intact (rc=$early_rc)" [ $early_rc = 0 ]
+for HP in $hpa $hpb $hpc; do stop_httpd; done
+
+# (6) Restarts under load. $N listeners on 2 streams of a server whose sessions persist
+# $PERSIST ms (a session nobody adopts is destroyed that long after its server left: its
+# listeners would lose the rest of the stream). Mid-stream: SIGHUP, the server re-executes
+# itself and adopts its sessions, while status requests keep coming; 4 more listeners join
+# the adopted sessions; then SIGUSR2, the server writes its state and exits, and a new
+# server started with --adopt takes over. The stream goes on $PERSIST ms and more after each
+# restart; every listener must get every frame, in order.
+N=16 PPS=200 PERSIST=3000 PORT=8093 SECS=13
+# The debug kernel takes seconds for each step: a longer stream, at a lower rate.
+[ -n "$SLOW" ] && N=8 PPS=20 PERSIST=15000 SECS=180
+COUNT=$((PPS * SECS))
+ST=/run/omss-httpd-test.json H=http://$RELAY_SUB_IP:$PORT
+R2="--http $H/udp/$G:5000 --http $H/udp/$G:5001"
+start_httpd --persist-ms $PERSIST --state-file $ST
+log=$L/httpd-$PORT.err
+ns_bg sub omss-client $R2 -n $N --expect-count $COUNT $CHECKS --min-packets $COUNT --timeout 300 --json \
+	>$L/restart.json 2>$L/restart.err
+mainp=$BG_PID
+wait_clients $N
+ns_bg src omss-server --proto udp --to $G:5000 --streams 2 --count $COUNT --pps $PPS --size 1000 \
+	--json >$L/restart-server.json 2>$L/restart-server.err
+sp=$BG_PID
+t0=$(date +%s)
+wait_streaming
+sleep 2
+# Status requests one after the other across the restart: none may be refused or go
+# unanswered.
+(
+	f=0
+	for i in $(seq 12); do
+		in_sub timeout 10 wget -q -O /dev/null $H/status.json 2>/dev/null || f=$((f + 1))
+	done
+	echo "$f $(($(date +%s) - t0))" >$L/probe.out
+) &
+probe=$!
+sleep 0.3
+kill -HUP $HP
+wait_for_text $log "adopted 2 of 2 streams (restarted in place)" 20
+status_get status.json >$L/after-hup.json
+diag "SIGHUP: $(grep -E 'SIGHUP|adopted' $log | tr '\n' ' ')"
+hup_ok() {
+	kill -0 $HP && grep -q "adopted 2 of 2 streams (restarted in place)" $log &&
+		[ "$(grep -c '"session"' $L/after-hup.json)" = 2 ] &&
+		grep -q "\"clients_total\": $N," $L/after-hup.json && grep -q '"restarts": 1,' $L/after-hup.json
+}
+check "SIGHUP: the same process ($HP) restarted in place, adopted both sessions; /status.json: 2 streams, $N clients" hup_ok
+ns_bg sub omss-client $R2 -n 4 --max-loss 0 --max-errors 0 --timeout 300 $WAIT_CLIENT --json \
+	>$L/restart-late.json 2>$L/restart-late.err
+latep=$BG_PID
+diag "SIGHUP $(($(date +%s) - t0)) s into the $((COUNT / PPS)) s stream"
+wait $probe
+set -- $(cat $L/probe.out)
+check "no status request was refused or lost during the restart (${1:-?} of 12 failed, the last ${2:-?} s in)" \
+	[ "${1:-}" = 0 ]
+wait_clients $((N + 4))
+sessions=$(engine_num sessions)
+check "4 new listeners joined the adopted sessions ($(clients_now) clients, $sessions sessions)" \
+	[ "$(clients_now)" = $((N + 4)) -a "$sessions" = 2 ]
+diag "SIGUSR2 $(($(date +%s) - t0)) s into the $((COUNT / PPS)) s stream"
+kill -USR2 $HP
+# The new server at once, as by hand: it waits for the state file and for the port.
+ns_bg relay omss-httpd --listen $RELAY_SUB_IP:$PORT --mcast-if $RELAY_SRC_IP --linger-ms 500 \
+	--persist-ms $PERSIST --state-file $ST --adopt $ST 2>$L/httpd-new.err
+old=$HP HP=$BG_PID
+wait_or_kill $old 10
+usr2_rc=$?
+diag "SIGUSR2: rc $usr2_rc, $(grep 'SIGUSR2' $log)"
+log=$L/httpd-new.err
+wait_for_text $log "listening" 20
+status_get status.json >$L/after-usr2.json
+diag "new server: $(grep -E 'adopted|listening|cannot' $log | tr '\n' ' ')"
+diag "its /status.json: $(grep -E '"(clients_total|restarts|session)"' $L/after-usr2.json | tr -s ' \n' ' ')"
+usr2_ok() {
+	[ $usr2_rc = 0 ] && grep -q "adopted 2 of 2 streams (a new server)" $log &&
+		[ "$(grep -c '"session"' $L/after-usr2.json)" = 2 ] &&
+		grep -q "\"clients_total\": $((N + 4))," $L/after-usr2.json && grep -q '"restarts": 2,' $L/after-usr2.json &&
+		[ ! -e $ST ]
+}
+check "SIGUSR2: the server exited (rc $usr2_rc), a new one (--adopt) took over: 2 streams, $((N + 4)) clients" usr2_ok
+wait_or_kill $sp 120 >/dev/null
+wait_or_kill $mainp 120
+main_rc=$?
+wait_or_kill $latep 60
+late_rc=$?
+diag "server: $(tail -1 $L/restart-server.err)"
+diag "$N listeners: $(tail -1 $L/restart.err)"
+diag "4 new listeners: $(tail -1 $L/restart-late.err)"
+late_pk=$(json_num $L/restart-late.json packets)
+check "each of the $N listeners got all $COUNT frames, in order, across both restarts (rc $main_rc)" [ $main_rc = 0 ]
+check "the 4 listeners that joined after the first restart lost nothing ($late_pk frames, rc $late_rc)" \
+	[ $late_rc = 0 -a "${late_pk:-0}" -gt 0 ]
+check "all gone: the new server closed both streams, no session left" serving 0 0
+diag "how the new server's clients left: $(grep -o 'left ([a-z]*' $log | sort | uniq -c | tr -s ' \n(' ' ')"
 stop_httpd
 
 check "no session, entry or page is left" no_leaks

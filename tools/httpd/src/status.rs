@@ -39,8 +39,12 @@ pub struct Snapshot {
     pub served: u64,
     pub max_clients: usize,
     pub max_per_stream: usize,
-    /// A late joiner's burst needs the module's controls; not there yet.
-    pub burst_supported: bool,
+    /// A late joiner starts this far back, ms (0: with the next datagram).
+    pub burst_ms: u32,
+    /// Park time of the sessions across a restart, ms (0: no restart).
+    pub persist_ms: u32,
+    /// Restarts this server went through (its streams adopted each time).
+    pub restarts: u64,
     /// Responses so far, by status code.
     pub responses: BTreeMap<u16, u64>,
     pub now: f64,
@@ -64,8 +68,8 @@ pub fn html(s: &Snapshot) -> String {
     );
     let _ = writeln!(
         o,
-        "<h1>omss-httpd</h1>\n<p>mode {}, {} clients (at most {}, {} per stream), {} served</p>",
-        s.mode, s.clients_total, s.max_clients, s.max_per_stream, s.served
+        "<h1>omss-httpd</h1>\n<p>mode {}, {} clients (at most {}, {} per stream), {} served, burst {} ms, {} restarts</p>",
+        s.mode, s.clients_total, s.max_clients, s.max_per_stream, s.served, s.burst_ms, s.restarts
     );
     o.push_str("<table border=\"1\">\n<tr><th>stream / client</th><th>address</th><th>bytes</th><th>lag</th><th>state</th><th>since (s ago)</th></tr>\n");
     for st in &s.streams {
@@ -121,6 +125,12 @@ pub fn metrics(s: &Snapshot) -> String {
         "gauge",
         "Streams being served.",
         vec![(String::new(), s.streams.len() as f64)],
+    );
+    family(
+        "omss_httpd_restarts_total",
+        "counter",
+        "Restarts of the server that kept its streams.",
+        vec![(String::new(), s.restarts as f64)],
     );
     family(
         "omss_httpd_responses_total",
@@ -220,7 +230,9 @@ mod tests {
             served: 4,
             max_clients: 64,
             max_per_stream: 32,
-            burst_supported: false,
+            burst_ms: 500,
+            persist_ms: 10000,
+            restarts: 1,
             responses: [(200, 4), (404, 1)].into(),
             now: 110.0,
             streams: vec![
@@ -263,6 +275,10 @@ mod tests {
         assert_eq!(v["streams"][0]["clients"][1]["bytes"], 2800);
         assert_eq!(v["streams"][1]["address"], "[ff0e::1]:5000");
         assert_eq!(v["responses"]["404"], 1);
+        assert_eq!(
+            (v["burst_ms"].as_u64(), v["restarts"].as_u64()),
+            (Some(500), Some(1))
+        );
     }
 
     #[test]
@@ -270,6 +286,7 @@ mod tests {
         let m = metrics(&snap());
         assert!(m.contains("# TYPE omss_httpd_clients gauge\nomss_httpd_clients 3\n"));
         assert!(m.contains("omss_httpd_responses_total{code=\"404\"} 1\n"));
+        assert!(m.contains("\nomss_httpd_restarts_total 1\n"));
         assert!(m.contains("omss_httpd_stream_clients{stream=\"239.1.1.1:5000\"} 2\n"));
         assert!(m.contains(
             "omss_httpd_client_sent_bytes_total{stream=\"[ff0e::1]:5000\",client=\"[2001:db8::2]:40002\",id=\"1\"} 1400\n"

@@ -2,6 +2,9 @@
 //! receives each datagram once and writes it to every client socket (non-blocking); a
 //! client that cannot take it keeps up to `MAX_QUEUED` datagrams queued, and loses the
 //! newest beyond that, whole datagrams only, so its byte stream stays parseable.
+//! With a burst, the relay keeps the datagrams of the last burst time (at most
+//! `MAX_QUEUED`, as an OMSS session keeps at most its ring) and a new client starts with
+//! them, as OMSS's late-joiner burst does.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -9,7 +12,7 @@ use std::net::{TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Datagrams queued per client at most (the OMSS ring's default capacity).
 const MAX_QUEUED: usize = 256;
@@ -68,26 +71,61 @@ impl UserSink {
     }
 }
 
+/// The relay's clients and, with a burst, its recent datagrams (under one lock, so that a
+/// new client gets exactly the datagrams before the ones it is pushed).
+#[derive(Default)]
+pub struct Sinks {
+    pub list: Vec<UserSink>,
+    /// The datagrams of the last burst time, oldest first, with their arrival times.
+    recent: VecDeque<(Instant, Vec<u8>)>,
+}
+
+impl Sinks {
+    /// Keeps `d`, received at `now`, for late joiners; forgets what is older than `burst`.
+    fn remember(&mut self, d: &[u8], now: Instant, burst: Duration) {
+        if burst.is_zero() {
+            return;
+        }
+        self.recent.push_back((now, d.to_vec()));
+        self.forget(now, burst);
+    }
+
+    fn forget(&mut self, now: Instant, burst: Duration) {
+        while self.recent.len() > MAX_QUEUED
+            || self
+                .recent
+                .front()
+                .is_some_and(|(t, _)| now.duration_since(*t) > burst)
+        {
+            self.recent.pop_front();
+        }
+    }
+}
+
 pub struct UserRelay {
-    pub sinks: Arc<Mutex<Vec<UserSink>>>,
+    pub sinks: Arc<Mutex<Sinks>>,
     pub rx_bytes: Arc<AtomicU64>,
     pub rx_packets: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    burst: Duration,
 }
 
 impl UserRelay {
-    pub fn start(source: UdpSocket) -> io::Result<Self> {
+    /// Relays what `source` receives; a new client starts `burst` back (0: with the next
+    /// datagram).
+    pub fn start(source: UdpSocket, burst: Duration) -> io::Result<Self> {
         source.set_read_timeout(Some(Duration::from_millis(20)))?;
-        let sinks: Arc<Mutex<Vec<UserSink>>> = Arc::default();
+        let sinks: Arc<Mutex<Sinks>> = Arc::default();
         let rx_bytes: Arc<AtomicU64> = Arc::default();
         let rx_packets: Arc<AtomicU64> = Arc::default();
         let stop: Arc<AtomicBool> = Arc::default();
-        let (s, b, p, st) = (
+        let (s, b, p, st, burst) = (
             sinks.clone(),
             rx_bytes.clone(),
             rx_packets.clone(),
             stop.clone(),
+            burst,
         );
         let thread = std::thread::spawn(move || {
             let mut buf = vec![0u8; 65536];
@@ -98,10 +136,11 @@ impl UserRelay {
                     Ok(n) => {
                         b.fetch_add(n as u64, Relaxed);
                         p.fetch_add(1, Relaxed);
-                        sinks.iter_mut().for_each(|k| k.push(&buf[..n]));
+                        sinks.list.iter_mut().for_each(|k| k.push(&buf[..n]));
+                        sinks.remember(&buf[..n], Instant::now(), burst);
                     }
                     // Timed out: a chance to drain the queues of clients that were full.
-                    Err(_) => sinks.iter_mut().for_each(|k| k.flush()),
+                    Err(_) => sinks.list.iter_mut().for_each(|k| k.flush()),
                 }
             }
         });
@@ -111,21 +150,27 @@ impl UserRelay {
             rx_packets,
             stop,
             thread: Some(thread),
+            burst,
         })
     }
 
+    /// Adds a client; it starts with the datagrams of the last burst time.
     pub fn add(&self, id: u32, sock: TcpStream) -> io::Result<()> {
         sock.set_nonblocking(true)?;
-        self.sinks.lock().unwrap().push(UserSink {
+        let mut sinks = self.sinks.lock().unwrap();
+        sinks.forget(Instant::now(), self.burst);
+        let mut k = UserSink {
             id,
             sock,
-            queue: VecDeque::new(),
+            queue: sinks.recent.iter().map(|(_, d)| d.clone()).collect(),
             front_off: 0,
             bytes: 0,
             packets: 0,
             lost: 0,
             failed: None,
-        });
+        };
+        k.flush();
+        sinks.list.push(k);
         Ok(())
     }
 }

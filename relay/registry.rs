@@ -8,7 +8,10 @@
 //! `Registry::all` is a leaf: nothing is taken while it is held. A dump copies the list
 //! and then reads each session under its own lock.
 
-use super::{session::Session, slots::Slots};
+use super::{
+    session::Session,
+    slots::{sort_short, Slots},
+};
 use crate::{
     shim::netlink::{self, Dump, NetlinkOps, NlAttr},
     uapi,
@@ -60,7 +63,7 @@ impl Registry {
             v.push(s.clone(), GFP_KERNEL)?;
         }
         drop(all);
-        v.sort_unstable_by_key(|s| s.id);
+        sort_short(&mut v, |s| s.id);
         Ok(v)
     }
 }

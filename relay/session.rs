@@ -33,7 +33,7 @@ use super::{
     args::{check_socket, sink_conflict, ArgError, Ids, Limits, SockFacts, MAX_SINKS},
     registry::{session_event, Registry},
     sink::Sink,
-    slots::Slots,
+    slots::{sort_short, Slots},
     source::Source,
 };
 use crate::{
@@ -479,7 +479,7 @@ impl Session {
             v.push((s.sink_id, attrs), GFP_KERNEL)?;
         }
         drop(inner);
-        v.sort_unstable_by_key(|(id, _)| *id);
+        sort_short(&mut v, |(id, _)| *id);
         Ok(v)
     }
 

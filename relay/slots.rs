@@ -4,6 +4,18 @@
 
 use kernel::prelude::*;
 
+/// Sorts a short list by `key` (insertion sort). core's slice sorts leave paths that objtool
+/// reports as falling through to the next function, so the module does not use them.
+pub(crate) fn sort_short<T>(v: &mut [T], key: impl Fn(&T) -> u32) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && key(&v[j - 1]) > key(&v[j]) {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// Items in `Option` slots (6.12's `KVec` cannot remove from the middle).
 pub(crate) struct Slots<T> {
     v: KVec<Option<T>>,

@@ -71,6 +71,23 @@ fn write_arg<T: AsBytes>(arg: usize, v: &T) -> Result {
     UserSlice::new(arg, size_of::<T>()).writer().write(v)
 }
 
+/// Reads an argument struct in layout `T` (the current one, `U`, or an older one that is a
+/// prefix of it), checks its size and reserved fields, and writes it back unchanged (so that
+/// a pointer that cannot be written fails with `EFAULT` before anything changes); returns
+/// it in the current layout.
+fn read_versioned<T, U>(arg: usize, header: impl Fn(&U) -> (u32, &[u32])) -> Result<U>
+where
+    T: FromBytes + AsBytes + Into<U> + From<U>,
+    U: Copy,
+{
+    let v: T = read_arg(arg, |_: &T| (size_of::<T>() as u32, &[]))?;
+    let v: U = v.into();
+    let (size, reserved) = header(&v);
+    check_header(size, size_of::<T>(), reserved)?;
+    write_arg(arg, &T::from(v))?;
+    Ok(v)
+}
+
 /// Reads an argument struct, checks it, runs `f` and, if `f` says so, writes the struct
 /// back. A struct that is written back is first written unchanged, so that a pointer that
 /// cannot be written fails with `EFAULT` before `f` changes anything.
@@ -206,10 +223,7 @@ impl ControlFile {
     where
         T: FromBytes + AsBytes + Into<uapi::OmssSessionCreate> + From<uapi::OmssSessionCreate>,
     {
-        let v: T = read_arg(arg, |_: &T| (size_of::<T>() as u32, &[]))?;
-        let mut v: uapi::OmssSessionCreate = v.into();
-        check_header(v.size, size_of::<T>(), &v.reserved)?;
-        write_arg(arg, &T::from(v))?;
+        let mut v = read_versioned::<T, uapi::OmssSessionCreate>(arg, |v| (v.size, &v.reserved))?;
         let ring = check_create(
             v.flags,
             v.priority,
@@ -262,10 +276,7 @@ impl ControlFile {
     where
         T: FromBytes + AsBytes + Into<uapi::OmssSinkAdd> + From<uapi::OmssSinkAdd>,
     {
-        let v: T = read_arg(arg, |_: &T| (size_of::<T>() as u32, &[]))?;
-        let mut v: uapi::OmssSinkAdd = v.into();
-        check_header(v.size, size_of::<T>(), &v.reserved)?;
-        write_arg(arg, &T::from(v))?;
+        let mut v = read_versioned::<T, uapi::OmssSinkAdd>(arg, |v| (v.size, &v.reserved))?;
         if v.sink_id != 0 {
             return Err(EINVAL);
         }

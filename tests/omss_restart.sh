@@ -64,9 +64,26 @@ wait_sessions() {
 	done
 	[ "$(engine_num sessions)" = "$1" ]
 }
+# rx_drops: datagrams dropped on the way in before any socket read them: UDP input errors
+# (receive buffer full) in the subscribers' namespace, plus backlog drops on every CPU.
+rx_drops() {
+	local udp backlog
+	udp=$(in_sub awk '/^Udp:/ { if (h) print $4; h = 1 }' /proc/net/snmp)
+	local n=$udp
+	for backlog in $(awk '{ print $2 }' /proc/net/softnet_stat); do n=$((n + 0x$backlog)); done
+	echo $n
+}
+# udp_explained FILE DROPS: each subscriber's frames came in order and intact, and every
+# frame it missed is one the subscribers' host dropped (DROPS), not the relay. (A dropped
+# END leaves a subscriber idle rather than ended, so the END is not required here.)
+udp_explained() {
+	[ "$(json_num "$1" errors)" = 0 ] && [ "$(json_num "$1" reordered)" = 0 ] &&
+		[ "$(json_num "$1" duplicates)" = 0 ] && [ "$(json_num "$1" lost)" -le "$2" ]
+}
 client_summary() { diag "$1: $(tail -1 $R/$1.err); first subscriber seqs $(json_num $R/$1.json first_seq)..$(json_num $R/$1.json last_seq)"; }
 
 # 1. Subscribers, relays (persistent sessions), then the streams.
+drops0=$(rx_drops)
 ns_bg sub omss-client --proto udp --bind $SUB_IP:7000 -n $N --rcvbuf 4194304 --expect-count $COUNT \
 	--max-loss 0 --max-errors 0 --min-packets $COUNT --idle-ms 10000 --timeout $LONG $WAIT_CLIENT \
 	--json >$R/udp-client.json 2>$R/udp-client.err
@@ -157,8 +174,17 @@ for f in udp-adopt tcp-adopt; do
 	diag "$f: sinks: $(grep -o '"state":"[a-z]*"' $R/$f.json | tail -n +2 | sort | uniq -c | tr -s ' \n' ' ')," \
 		"lag $(json_sum $R/$f.json lag), lost $(json_sum $R/$f.json entries_lost), errors $(json_sum $R/$f.json errors)"
 done
-check "udp: each of the $N subscribers got all $COUNT frames, in order, none lost (rc $udp_client_rc)" \
-	client_ok $udp_client_rc $R/udp-client.json
+drops=$(($(rx_drops) - drops0))
+diag "datagrams dropped on the subscribers' side while they ran: $drops"
+# On the debug kernel a starved guest may drop datagrams on the way in (the relay's own
+# counters below still show every entry sent to every sink); each loss must be such a drop.
+if [ -n "$SLOW" ]; then
+	check "udp: each of the $N subscribers got its frames in order, intact; all $(json_num $R/udp-client.json lost) lost were dropped on arrival ($drops)" \
+		udp_explained $R/udp-client.json $drops
+else
+	check "udp: each of the $N subscribers got all $COUNT frames, in order, none lost (rc $udp_client_rc)" \
+		client_ok $udp_client_rc $R/udp-client.json
+fi
 check "tcp: each of the $N subscribers got all $COUNT frames, in order, none lost (rc $tcp_client_rc)" \
 	client_ok $tcp_client_rc $R/tcp-client.json
 # UDP: the stream went idle with every sink active and drained, each having sent every

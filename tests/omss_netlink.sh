@@ -12,7 +12,7 @@
 # event names the right session (and sink), none is sent twice for one sink; nothing
 # leaks; after rmmod, show fails with a clear error.
 . /omss/tests/lib.sh
-ktap_plan 21
+ktap_plan 22
 insmod /omss/omss.ko || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
 topology_up || { echo "Bail out! topology setup failed"; exit $KSFT_FAIL; }
 D=/tmp/netlink
@@ -136,6 +136,9 @@ check "B: show lists session $sb (running, share, not parked, 2 sinks), rx_packe
 	-a "$(show_field $D/show1.json state)" = '"running"' -a "$(show_field $D/show1.json mode)" = '"share"' \
 	-a "$(show_field $D/show1.json parked)" = false -a "$(show_field $D/show1.json nr_sinks)" = 2 \
 	-a "${rx2:-0}" -gt "${rx1:-0}" -a "${rx1:-0}" -gt 0 ]
+# token_hidden: the relay printed a token, and no dump shows it.
+token_hidden() { [ -n "$tok" ] && ! grep -qi "${tok#0x}" $D/show1.json $D/show2.json $D/show2.txt; }
+check "B: no dump shows the session's token ($tok)" token_hidden
 check "B: show lists its 2 sinks, each active or kicked ($(sink_rows $D/show2.json | tr '\n' ' '))" \
 	[ "$(sink_rows $D/show2.json | grep -cE '^[0-9]+ (active|kicked) 0$')" = 2 ]
 

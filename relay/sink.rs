@@ -379,8 +379,10 @@ impl Job for Sink {
             if kind != ErrKind::Again {
                 // Not a full buffer: no write-space wakeup is due, so new entries must wake
                 // the sink again (a retry that met a transient error would otherwise leave
-                // it blocked for good once its queued packets had all left).
+                // it blocked for good once its queued packets had all left). A later full
+                // buffer in this run gets its own retry.
                 self.blocked.store(false, Relaxed);
+                retried = false;
             }
             match kind {
                 ErrKind::Again => {
@@ -394,8 +396,10 @@ impl Job for Sink {
                     }
                     // Write space wakes only a socket marked SOCK_NOSPACE, which a full
                     // buffer sets before it answers EAGAIN. Another EAGAIN (IPsec's larval
-                    // queue, say) is tried again soon instead.
-                    if self.sock.no_space() {
+                    // queue, say) is tried again soon instead. So is a UDP buffer that
+                    // emptied between its full test and the mark, whose frees woke nobody
+                    // (TCP tests and marks under the socket lock, which serialises its ACKs).
+                    if self.sock.no_space() && !(self.proto == Proto::Udp && self.sock.has_room()) {
                         return false;
                     }
                     self.blocked.store(false, Relaxed);

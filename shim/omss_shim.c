@@ -114,6 +114,18 @@ bool omss_sock_nospace(struct socket *sock)
 	return test_bit(SOCK_NOSPACE, &sock->flags);
 }
 
+/* As sk_stream_write_space / sock_def_write_space: whether there is room to wake for. */
+static bool omss_sk_has_room(struct sock *sk)
+{
+	return sk->sk_type == SOCK_STREAM ? sk_stream_is_writeable(sk) : sock_writeable(sk);
+}
+
+bool omss_sock_has_room(struct socket *sock)
+{
+	smp_mb(); /* SOCK_NOSPACE, then wmem; pairs with omss_write_space */
+	return omss_sk_has_room(sock->sk);
+}
+
 static void omss_sk_event(struct sock *sk, unsigned int events)
 {
 	void *ctx;
@@ -136,8 +148,7 @@ static void omss_write_space(struct sock *sk)
 	bool waiting;
 	void *ctx;
 
-	/* As sk_stream_write_space / sock_def_write_space: only once there is room. */
-	if (sk->sk_type == SOCK_STREAM ? !sk_stream_is_writeable(sk) : !sock_writeable(sk))
+	if (!omss_sk_has_room(sk))
 		return;
 	/*
 	 * Only a sink that met a full buffer waits for room, and a full buffer sets
@@ -147,7 +158,7 @@ static void omss_write_space(struct sock *sk)
 	 * The socket is freed after an RCU grace period (sock_free_inode), so it may be read
 	 * under rcu_read_lock() without sk_callback_lock.
 	 */
-	smp_mb(); /* the freed memory before the flag; pairs with the sender's flag, then retry */
+	smp_mb(); /* freed memory, then flag; pairs with the sender's retry, omss_sock_has_room */
 	rcu_read_lock();
 	sock = READ_ONCE(sk->sk_socket);
 	waiting = sock && test_bit(SOCK_NOSPACE, &sock->flags);

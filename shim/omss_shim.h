@@ -49,6 +49,7 @@ void omss_sk_info(struct socket *sock, struct omss_sk_info *out);
 /* Bytes in the socket's write queue (for TCP: sent but not yet acknowledged, or unsent). */
 unsigned int omss_sk_wmem_queued(struct socket *sock);
 bool omss_sock_nospace(struct socket *sock);
+bool omss_sock_has_room(struct socket *sock);
 
 /* Socket callbacks saved by attach, put back by detach. */
 struct omss_sk_saved {

@@ -18,6 +18,7 @@ extern "C" {
     fn omss_sk_info(sock: *mut bindings::socket, out: *mut SkInfo);
     fn omss_sk_wmem_queued(sock: *mut bindings::socket) -> c_uint;
     fn omss_sock_nospace(sock: *mut bindings::socket) -> bool;
+    fn omss_sock_has_room(sock: *mut bindings::socket) -> bool;
     fn omss_sk_attach(sock: *mut bindings::socket, ctx: *mut c_void, saved: *mut SkSaved) -> c_int;
     fn omss_sk_detach(sock: *mut bindings::socket, ctx: *mut c_void, saved: *const SkSaved);
     fn omss_sock_hold(sock: *mut bindings::socket);
@@ -87,6 +88,16 @@ impl Socket {
     pub(crate) fn no_space(&self) -> bool {
         // SAFETY: `self.sock` is a live socket; the read is an atomic bit test.
         unsafe { omss_sock_nospace(self.sock.as_ptr()) }
+    }
+
+    /// Whether the send buffer has the room that the write-space hook wakes for
+    /// (`sock_writeable`, `sk_stream_is_writeable`). Read after a full barrier, so that a
+    /// sender that is marked waiting and then finds no room is sure to be woken by the next
+    /// freed buffer.
+    pub(crate) fn has_room(&self) -> bool {
+        // SAFETY: `self.sock` is a live socket with a `sk`; the call only reads it, after a
+        // barrier.
+        unsafe { omss_sock_has_room(self.sock.as_ptr()) }
     }
 
     /// Installs OMSS's callbacks, which will call `T::on_event` on `ctx` until the returned

@@ -17,7 +17,7 @@ rm -rf $R && mkdir -p $R
 
 # 200 frames/s of 1,000 B for 10 s to 32 + 32 sinks; the debug kernel carries less.
 N=32 PPS=200 COUNT=2000 SIZE=1000 PERSIST_MS=20000 LONG=120
-[ -n "$SLOW" ] && N=8 PPS=50 COUNT=500 LONG=400
+[ -n "$SLOW" ] && N=8 PPS=50 COUNT=500 LONG=400 PERSIST_MS=60000
 
 # session_of FILE: "ID TOKEN" from a relay's "omssctl: session ID token 0xHEX" line.
 session_of() { sed -n 's/^omssctl: session \([0-9][0-9]*\) token \(0x[0-9a-f][0-9a-f]*\)$/\1 \2/p' "$1" | head -1; }
@@ -64,14 +64,14 @@ wait_sessions() {
 	done
 	[ "$(engine_num sessions)" = "$1" ]
 }
-# rx_drops: datagrams dropped on the way in before any socket read them: UDP input errors
-# (receive buffer full) in the subscribers' namespace, plus backlog drops on every CPU.
+# rx_drops: "UDP BACKLOG", datagrams dropped on the way in before any socket read them: UDP
+# input errors (receive buffer full) in the subscribers' namespace, and backlog drops on
+# every CPU.
 rx_drops() {
-	local udp backlog
+	local udp backlog n=0
 	udp=$(in_sub awk '/^Udp:/ { if (h) print $4; h = 1 }' /proc/net/snmp)
-	local n=$udp
 	for backlog in $(awk '{ print $2 }' /proc/net/softnet_stat); do n=$((n + 0x$backlog)); done
-	echo $n
+	echo "$udp $n"
 }
 # udp_explained FILE DROPS: each subscriber's frames came in order and intact, and every
 # frame it missed is one the subscribers' host dropped (DROPS), not the relay. (A dropped
@@ -121,6 +121,7 @@ check "each relay printed its session's id and token (udp $uid $utok, tcp $tid $
 wait_streaming
 sleep 3
 kill -KILL $udp_relay $tcp_relay
+killed_at=$(date +%s)
 wait $udp_relay
 udp_relay_rc=$?
 wait $tcp_relay
@@ -141,6 +142,7 @@ check "adopt of an unknown session id: ENOENT, exit 1" refused ENOENT unknown-id
 
 # 4. The real adoptions: each holds its session to the end of its stream, as the relay would
 # have (UDP: --idle-exit, since a UDP source never ends).
+diag "adopting $(($(date +%s) - killed_at)) s after the kill (park time $PERSIST_MS ms)"
 ns_bg relay omssctl adopt --session "$uid" --token "$utok" --idle-exit 1.5 $WAIT_RELAY --json \
 	>$R/udp-adopt.json 2>$R/udp-adopt.err
 udp_adopt=$BG_PID
@@ -174,17 +176,16 @@ for f in udp-adopt tcp-adopt; do
 	diag "$f: sinks: $(grep -o '"state":"[a-z]*"' $R/$f.json | tail -n +2 | sort | uniq -c | tr -s ' \n' ' ')," \
 		"lag $(json_sum $R/$f.json lag), lost $(json_sum $R/$f.json entries_lost), errors $(json_sum $R/$f.json errors)"
 done
-drops=$(($(rx_drops) - drops0))
-diag "datagrams dropped on the subscribers' side while they ran: $drops"
-# On the debug kernel a starved guest may drop datagrams on the way in (the relay's own
-# counters below still show every entry sent to every sink); each loss must be such a drop.
-if [ -n "$SLOW" ]; then
-	check "udp: each of the $N subscribers got its frames in order, intact; all $(json_num $R/udp-client.json lost) lost were dropped on arrival ($drops)" \
-		udp_explained $R/udp-client.json $drops
-else
-	check "udp: each of the $N subscribers got all $COUNT frames, in order, none lost (rc $udp_client_rc)" \
-		client_ok $udp_client_rc $R/udp-client.json
-fi
+set -- $drops0 $(rx_drops)
+drops=$(($3 + $4 - $1 - $2))
+diag "datagrams dropped on the subscribers' side while they ran: $drops" \
+	"(UDP receive errors $(($3 - $1)), backlog drops $(($4 - $2)))"
+# A starved TCG guest may still drop datagrams on the way in (CI saw 1,090 of 64,000 on the
+# normal kernel, 706 on the debug one, when the clients' 4 MiB buffers were capped at
+# rmem_max); the relay's own counters below must still show every entry sent to every sink,
+# and each loss must be such a drop.
+check "udp: each of the $N subscribers got its frames in order, intact; all $(json_num $R/udp-client.json lost) lost were dropped on arrival ($drops)" \
+	udp_explained $R/udp-client.json $drops
 check "tcp: each of the $N subscribers got all $COUNT frames, in order, none lost (rc $tcp_client_rc)" \
 	client_ok $tcp_client_rc $R/tcp-client.json
 # UDP: the stream went idle with every sink active and drained, each having sent every

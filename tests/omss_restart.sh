@@ -180,10 +180,10 @@ set -- $drops0 $(rx_drops)
 drops=$(($3 + $4 - $1 - $2))
 diag "datagrams dropped on the subscribers' side while they ran: $drops" \
 	"(UDP receive errors $(($3 - $1)), backlog drops $(($4 - $2)))"
-# A starved TCG guest may still drop datagrams on the way in (CI saw 1,090 of 64,000 on the
-# normal kernel, 706 on the debug one, when the clients' 4 MiB buffers were capped at
-# rmem_max); the relay's own counters below must still show every entry sent to every sink,
-# and each loss must be such a drop.
+# A starved TCG guest may drop datagrams on the way in (CI saw 1,090 of 64,000 on the normal
+# kernel, 706 on the debug one: the clients' 4 MiB buffers are capped at rmem_max); the
+# relay's own counters below must still show every entry sent to every sink, and each loss
+# must be such a drop.
 check "udp: each of the $N subscribers got its frames in order, intact; all $(json_num $R/udp-client.json lost) lost were dropped on arrival ($drops)" \
 	udp_explained $R/udp-client.json $drops
 check "tcp: each of the $N subscribers got all $COUNT frames, in order, none lost (rc $tcp_client_rc)" \

@@ -106,8 +106,7 @@ struct Args {
     /// When the subscribers named by `--reset-subscriber` are reset.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     reset_after_ms: u64,
-    /// UDP: receive buffer in bytes (SO_RCVBUFFORCE when permitted, else SO_RCVBUF, which
-    /// net.core.rmem_max caps).
+    /// UDP: SO_RCVBUF in bytes (capped by net.core.rmem_max).
     #[arg(long, value_name = "BYTES")]
     rcvbuf: Option<usize>,
     /// Keep the packets received so far (all subscribers) in this file, rewritten every
@@ -389,7 +388,7 @@ fn open(
             let addr = port_add(a.bind.expect("validated"), j as u64)?;
             let s = std::net::UdpSocket::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
             if let Some(b) = a.rcvbuf {
-                sys::set_rcvbuf_force(&s, b).map_err(|e| format!("SO_RCVBUF: {e}"))?;
+                sys::set_rcvbuf(&s, b).map_err(|e| format!("SO_RCVBUF: {e}"))?;
             }
             s.set_nonblocking(true).map_err(|e| e.to_string())?;
             (addr, Sock::Udp(UdpSocket::from_std(s)), UDP_END_COPIES)

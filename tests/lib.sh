@@ -287,13 +287,18 @@ snmp_num() {
 }
 
 # net_snapshot: where the relay's packets are (printed as diag lines): the veth pair's
-# counters, each CPU's backlog (softnet_stat: processed, dropped, squeezed, in hex), the
-# UDP sockets' queues and drops on both sides, and the UDP counters of both namespaces.
+# counters (with -s -s: a frame for another MAC is counted as "otherhost"), the
+# neighbours, the IP counters (header, address and discard drops), each CPU's backlog
+# (softnet_stat: processed, dropped, squeezed, in hex), the UDP sockets' queues and drops
+# on both sides, and the UDP counters of both namespaces.
 net_snapshot() {
 	local ns
 	for ns in relay sub; do
-		ip -n $ns -s link | grep -A5 -E '^[0-9]+: (r1|c0)' | tr -s ' \n' ' ' | sed "s/^/# $ns: /"
+		ip -n $ns -s -s link | grep -A9 -E '^[0-9]+: (r1|c0)' | tr -s ' \n' ' ' | sed "s/^/# $ns: /"
 		echo
+		diag "$ns neighbours: $(ip -n $ns neigh | tr -s ' \n' ' ')"
+		diag "$ns Ip: $(ip netns exec $ns sh -c 'grep "^Ip:" /proc/net/snmp | tr -s " \n" " "')"
+		diag "$ns IpExt: $(ip netns exec $ns sh -c 'grep "^IpExt:" /proc/net/netstat | tr -s " \n" " "')"
 		diag "$ns udp sockets (local rem st tx_queue:rx_queue ... drops):"
 		ip netns exec $ns awk 'NR > 1 { print "#   " $2, $3, $4, $5, $NF }' /proc/net/udp | head -20
 		diag "$ns Udp: $(ip netns exec $ns sh -c 'grep "^Udp:" /proc/net/snmp | tail -1')"

@@ -64,12 +64,12 @@ wait_sessions() {
 	done
 	[ "$(engine_num sessions)" = "$1" ]
 }
-# rx_drops: "UDP BACKLOG", datagrams dropped on the way in before any socket read them: UDP
-# input errors (receive buffer full) in the subscribers' namespace, and backlog drops on
-# every CPU.
+# rx_drops: datagrams dropped on the way in before any socket read them, as two numbers:
+# the UDP input errors (receive buffer full) of the subscribers' namespace, and the backlog
+# drops of every CPU.
 rx_drops() {
 	local udp backlog n=0
-	udp=$(in_sub awk '/^Udp:/ { if (h) print $4; h = 1 }' /proc/net/snmp)
+	udp=$(in_sub sh -c '. /omss/tests/lib.sh; snmp_num Udp InErrors')
 	for backlog in $(awk '{ print $2 }' /proc/net/softnet_stat); do n=$((n + 0x$backlog)); done
 	echo "$udp $n"
 }
@@ -160,7 +160,6 @@ check "a session is adopted once only: the right token again gets ENOENT" refuse
 wait_or_kill $udp_server $LONG >/dev/null
 wait_or_kill $tcp_server $LONG >/dev/null
 wait_or_kill $udp_client $LONG
-udp_client_rc=$?
 wait_or_kill $tcp_client $LONG
 tcp_client_rc=$?
 wait_or_kill $udp_adopt $LONG

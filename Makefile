@@ -39,7 +39,7 @@ tools:
 run: module tools
 	@tests/qemu/run.sh --demo
 
-check: module module-debug tools
+check: module tools
 	@tests/check.sh
 
 # QUICK=1: a 10-minute subset into build/bench; otherwise the full run, written into docs/.

@@ -10,10 +10,15 @@ KSFT_SKIP=4
 _n=0
 _failed=0
 
+# _at: seconds since boot, without a fork (for the timeline ktap_finish prints).
+_at() { read -r _up _ </proc/uptime; _up=${_up%.*}; }
+_at
+_t0=$_up _times=
 ktap_plan() { echo "TAP version 13"; echo "1..$1"; }
-ok() { _n=$((_n + 1)); echo "ok $_n $*"; }
-not_ok() { _n=$((_n + 1)); _failed=$((_failed + 1)); echo "not ok $_n $*"; }
-skip() { _n=$((_n + 1)); echo "ok $_n $1 # SKIP $2"; }
+_case() { _n=$((_n + 1)); _at; _times="$_times $_n:$((_up - _t0))"; }
+ok() { _case; echo "ok $_n $*"; }
+not_ok() { _case; _failed=$((_failed + 1)); echo "not ok $_n $*"; }
+skip() { _case; echo "ok $_n $1 # SKIP $2"; }
 diag() { echo "# $*"; }
 # check "description" command...: one TAP line from the command's exit status.
 check() {
@@ -27,7 +32,11 @@ check_timed() {
 	if [ -n "$SLOW" ]; then skip "$1" "needs real-time pace; the debug kernel is many times slower"
 	else check "$@"; fi
 }
-ktap_finish() { [ $_failed -eq 0 ] && exit $KSFT_PASS || exit $KSFT_FAIL; }
+# Ends the script; first, where its time went: case:seconds since the script started.
+ktap_finish() {
+	diag "timeline (case:s):$_times"
+	[ $_failed -eq 0 ] && exit $KSFT_PASS || exit $KSFT_FAIL
+}
 
 # Three hosts, as in the paper: the media source, the relay box, the subscribers,
 # each its own network namespace, joined by veth. Addresses are RFC 2544 test addresses

@@ -29,8 +29,8 @@ run_one() {
 	abi=$(sed -n 's/^#define OMSS_ABI_VERSION[[:space:]]*\([0-9]*\).*/\1/p' uapi/omss.h)
 	printf 'export OMSS_SCRIPT=%s\nexport OMSS_ABI_VERSION=%s\nexport OMSS_KERNEL=%s\n' \
 		"$script" "$abi" "$OMSS_KERNEL" >"$ROOT/omss/env"
-	pack_initramfs "$ROOT" "$OUT/initramfs.gz"
-	boot_guest "$OUT/initramfs.gz" "$log" "$TIMEOUT"
+	pack_initramfs "$ROOT" "$OUT/initramfs.cpio"
+	boot_guest "$OUT/initramfs.cpio" "$log" "$TIMEOUT"
 	local qrc=$?
 	# The script's own output, between the guest's markers.
 	sed -n "/^OMSS-BEGIN /,/^OMSS-END /p" "$log" | sed '1d;$d'

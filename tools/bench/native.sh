@@ -152,7 +152,7 @@ point() {
 		"$impl" "$proto" "$n" "$payload" "$(awk "BEGIN { printf \"%d\", $pps * $n }")" \
 		"$(ns cat "/sys/class/net/$TAP/address")" "${BENCH_OMSS_PARAMS:-}" \
 		"export OMSS_SCRIPT=guest-relay.sh" "${POINT_ENV:-}" >"$RROOT/omss/env"
-	pack_initramfs "$RROOT" "$OUT/relay.gz"
+	pack_initramfs "$RROOT" "$OUT/relay.gz" gzip
 	rm -f "$cf"
 	qemu_start "$OUT/relay.gz" "$log" "$counter" || { echo "QEMU did not start" >&2; return 1; }
 	local s0 s1 w0 w1 d0 d1 server client

@@ -132,7 +132,7 @@ points() {
 calibrate() {
 	local iters=$1 log=$OUT/logs/calibrate.log
 	printf 'export IMPL=calibrate ITERS=%s\nexport OMSS_SCRIPT=guest-relay.sh\n' "$iters" >"$RROOT/omss/env"
-	pack_initramfs "$RROOT" "$OUT/relay.gz"
+	pack_initramfs "$RROOT" "$OUT/relay.gz" gzip
 	taskset -c "$RELAY_CPU" "$BIN/omss-calibrate" --iters "$iters" >"$OUT/logs/calibrate.native" &&
 		qemu_start "$OUT/relay.gz" "$log" "$OUT/logs/calibrate.insns" && qemu_wait 600 || return 1
 	echo "op,native_ns,guest_ns,guest_over_native" >"$OUT/calibration.csv"

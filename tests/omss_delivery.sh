@@ -4,15 +4,16 @@
 # relay's stats show that share mode stores each payload once while copy mode copies it
 # for every sink.
 . /omss/tests/lib.sh
-ktap_plan 25
+COUNT=150 SIZES="1 16 128"
+# The debug kernel is too slow under TCG to fan out to 128 sinks in reasonable time; there
+# one and many sinks cover the same code.
+[ -n "$SLOW" ] && COUNT=100 SIZES="1 48"
+ktap_plan $((8 * $(echo $SIZES | wc -w) + 1))
 insmod /omss/omss.ko || { echo "Bail out! insmod failed"; exit $KSFT_FAIL; }
 topology_up || { echo "Bail out! topology setup failed"; exit $KSFT_FAIL; }
-COUNT=150 BIG=128
-# The debug kernel is too slow under TCG to fan out to 128 sinks in reasonable time.
-[ -n "$SLOW" ] && COUNT=100 BIG=64
 for proto in udp tcp; do
 	for mode in share copy; do
-		for n in 1 16 $BIG; do
+		for n in $SIZES; do
 			relay_run $proto $mode $n $COUNT
 			pkts=$(json_num $R/client.json packets)
 			lost=$(json_num $R/client.json lost)

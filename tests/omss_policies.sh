@@ -18,6 +18,9 @@ ip link add r2 netns relay type veth peer name c1 netns sub &&
 	{ echo "Bail out! cannot make the slow link"; exit $KSFT_FAIL; }
 
 COUNT=${POLICY_COUNT:-1340} RATE=1000 N=8
+# The debug kernel carries a shorter stream, which still leaves the slow subscribers (at 60 %)
+# 200 entries, 3 rings, behind.
+[ -n "$SLOW" ] && COUNT=${POLICY_COUNT:-500}
 P=/tmp/policies
 mkdir -p $P
 echo "# policy-row: policy,class,subscribers,frames,received,lost,loss_pct,with_loss,latency_median_us,latency_p99_us"

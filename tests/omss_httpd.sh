@@ -362,8 +362,8 @@ for HP in $hpa $hpb $hpc; do stop_httpd; done
 # every frame, from the first one to END, in order.
 N=16 PPS=200 PERSIST=3000 PORT=8093 TAIL=2 PROBES=12
 # The debug kernel takes seconds for each step: a lower rate, fewer status probes, and a
-# park time that covers a slow new server (CI's took over 15 s).
-[ -n "$SLOW" ] && N=8 PPS=20 PERSIST=60000 TAIL=10 PROBES=4
+# park time that covers a slow new server (CI's took over 15 s, two guests at a time 34 s here).
+[ -n "$SLOW" ] && N=8 PPS=20 PERSIST=120000 TAIL=10 PROBES=4
 ST=/run/omss-httpd-test.json H=http://$RELAY_SUB_IP:$PORT
 R2="--http $H/udp/$G:5000 --http $H/udp/$G:5001"
 start_httpd --persist-ms $PERSIST --state-file $ST

@@ -47,6 +47,10 @@ UDP_RATE=400 UDP_COUNT2=150 TCP_RATE=200 TCP_COUNT=220
 # The debug guest can stall for seconds at a time (more so when the host is busy): the
 # subscribers wait long before they call a stream idle.
 IDLE_MS=30000
+# The relay's phase-1 drain, and its idle exit, which must outlast the drain and the gap
+# between the phases: 20 s was too short with two debug guests on the host (the relay exited
+# before phase 2, whose datagrams then met a closed port).
+DRAIN_S=60
 # Guest uptime, for the timeline in the diagnostics.
 t() { cut -d' ' -f1 /proc/uptime; }
 
@@ -108,17 +112,17 @@ fault_stop_after() {
 		"$(injected failslab), fail_page_alloc $(injected fail_page_alloc); workers $(engine_num workers)," \
 		"task runs meanwhile $(($(engine_num tasks_run) - runs_on))"
 }
-# wait_drained PID: waits up to 20 s for relay PID to have sent all it holds (no live
+# wait_drained PID: waits up to $DRAIN_S s for relay PID to have sent all it holds (no live
 # entry; that the relay is still there tells an empty ring from a destroyed session).
 wait_drained() {
 	local i=0
-	while [ $i -lt 200 ]; do
+	while [ $i -lt $((DRAIN_S * 10)) ]; do
 		kill -0 "$1" 2>/dev/null || { diag "the relay exited before phase 2"; return 1; }
 		[ "$(engine_num entries_live)" = 0 ] && return 0
 		sleep 0.1
 		i=$((i + 1))
 	done
-	diag "the relay still holds entries after 20 s: $(omssctl status --json)"
+	diag "the relay still holds entries after $DRAIN_S s: $(omssctl status --json)"
 	return 1
 }
 # errors_counted JSON: the relay's rx_errors (session) plus errors (sinks) > 0.
@@ -155,7 +159,7 @@ ns_bg sub omss-client --proto udp --bind $SUB_IP:7000 -n $N --rcvbuf 4194304 --i
 c1=$BG_PID
 wait_for_text $F/udp1.err ready
 ns_bg relay omssctl relay --source-udp $RELAY_SRC_IP:5000 --sink-udp $SUB_IP:7000 -n $N --mode share \
-	--idle-exit 20 --duration 150 --json >$F/udp-relay.json 2>$F/udp-relay.err
+	--idle-exit $((DRAIN_S + 10)) --duration 300 --json >$F/udp-relay.json 2>$F/udp-relay.err
 rp=$BG_PID
 wait_for_text $F/udp-relay.err relaying
 ns_bg src omss-server --proto udp --to $RELAY_SRC_IP:5000 --count 1000000 --rate $UDP_RATE 2>$F/udp1-server.err
@@ -199,7 +203,7 @@ if ! exits_within $c2 60; then
 fi
 wait_or_kill $c2 260
 c2_rc=$?
-wait_or_kill $rp 60
+wait_or_kill $rp $((DRAIN_S + 40))
 rp_rc=$?
 diag "udp phase 2 (no faults): subscribers rc=$c2_rc: $(tail -1 $F/udp2.err)"
 diag "udp relay rc=$rp_rc, $(grep -o '"session":{[^}]*}' $F/udp-relay.json)," \

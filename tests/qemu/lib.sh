@@ -43,11 +43,9 @@ build_root() {
 # took 6 s to inflate a gzipped one, 2 to unpack this; the benchmark's 128 MiB guest needs the
 # smaller one).
 pack_initramfs() {
-	if [ "${3:-}" = gzip ]; then
-		(cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) >"$2"
-	else
-		(cd "$1" && find . | cpio -o -H newc --quiet) >"$2"
-	fi
+	local z=cat
+	[ "${3:-}" = gzip ] && z="gzip -1"
+	(cd "$1" && find . | cpio -o -H newc --quiet | $z) >"$2"
 }
 
 # Extra kernel command line of the flavour: the debug kernel runs fully preemptible.

@@ -21,19 +21,16 @@ if [ "${1:-}" = --demo ]; then demo=1; shift; set -- demo.sh; fi
 OUT=${OMSS_QEMU_OUT:-$OMSS_ROOT/build/qemu-$OMSS_KERNEL}
 ROOT=$OUT/root
 mkdir -p "$OUT/logs"
-# OMSS_QEMU_JOBS guests at a time (default 1). On 2 host CPUs two debug guests ran each
-# script about 1.5 times slower: little gain, and scripts with fixed waits fail sooner.
-JOBS=${OMSS_QEMU_JOBS:-1}
 
-# Boots one guest for script $1 from root $2; prints its TAP, returns 0 pass, 1 fail, 4 skip.
+# Boots one guest for script $1; prints its TAP, returns 0 pass, 1 fail, 4 skip.
 run_one() {
-	local script=$1 root=$2 log=$OUT/logs/${1%.sh}.log
+	local script=$1 log=$OUT/logs/${1%.sh}.log
 	local abi
 	abi=$(sed -n 's/^#define OMSS_ABI_VERSION[[:space:]]*\([0-9]*\).*/\1/p' uapi/omss.h)
 	printf 'export OMSS_SCRIPT=%s\nexport OMSS_ABI_VERSION=%s\nexport OMSS_KERNEL=%s\n' \
-		"$script" "$abi" "$OMSS_KERNEL" >"$root/omss/env"
-	pack_initramfs "$root" "$root.cpio"
-	boot_guest "$root.cpio" "$log" "$TIMEOUT"
+		"$script" "$abi" "$OMSS_KERNEL" >"$ROOT/omss/env"
+	pack_initramfs "$ROOT" "$OUT/initramfs.cpio"
+	boot_guest "$OUT/initramfs.cpio" "$log" "$TIMEOUT"
 	local qrc=$?
 	# The script's own output, between the guest's markers.
 	sed -n "/^OMSS-BEGIN /,/^OMSS-END /p" "$log" | sed '1d;$d'
@@ -70,58 +67,19 @@ run_one() {
 # The floor module is new kernel code too: built for this kernel, tested by omss_floor.sh.
 tools/bench/floor/build.sh "$OMSS_KERNEL" || die "building omss_floor.ko failed"
 build_root "$ROOT"
-for s in "$@"; do [ -f "tests/$s" ] || die "no such test script: tests/$s"; done
-
-# run_script SCRIPT ROOT [live]: runs it and prints its TAP and verdict line: as they come
-# (live), or at once under a lock, so that parallel guests' outputs do not interleave; then
-# appends its counts to $OUT/counts.
-run_script() {
-	local s=$1 start rc sk pa fa res=$OUT/results/${1%.sh}
+fail=0 passed=0 failed=0 skipped=0
+for s in "$@"; do
+	[ -f "tests/$s" ] || die "no such test script: tests/$s"
 	start=$(date +%s)
-	if [ "${3:-}" = live ]; then
-		run_one "$s" "$2" | tee "$res.tap"
-		rc=${PIPESTATUS[0]}
-	else
-		run_one "$s" "$2" >"$res.tap"
-		rc=$?
-	fi
-	local line
-	line="# $s: $(case $rc in 0) echo PASS ;; 4) echo SKIP ;; *) echo FAIL ;; esac) in $(($(date +%s) - start))s"
-	echo "$line" >>"$res.tap"
-	[ "${3:-}" = live ] && echo "$line"
+	run_one "$s" | tee "$OUT/tap.txt"
+	rc=${PIPESTATUS[0]}
+	echo "# $s: $(case $rc in 0) echo PASS ;; 4) echo SKIP ;; *) echo FAIL ;; esac) in $(($(date +%s) - start))s"
 	# Count cases: TAP lines, plus one failure for a script that failed beyond its TAP.
-	sk=$(grep -cE '^ok [0-9]+.*# SKIP' "$res.tap")
-	pa=$(($(grep -cE '^ok [0-9]+' "$res.tap") - sk))
-	fa=$(grep -cE '^not ok [0-9]+' "$res.tap")
-	[ "$rc" -eq 1 ] && [ "$fa" -eq 0 ] && fa=1
-	if [ "${3:-}" = live ]; then
-		echo "$pa $fa $sk $rc" >>"$OUT/counts"
-	else
-		flock "$OUT/counts" sh -c 'cat "$1"; echo "$2 $3 $4 $5" >>"$OUT_COUNTS"' _ "$res.tap" "$pa" "$fa" "$sk" "$rc"
-	fi
-}
-rm -rf "$OUT/results" "$OUT/claims" && mkdir -p "$OUT/results" "$OUT/claims"
-: >"$OUT/counts"
-export OUT_COUNTS=$OUT/counts
-if [ "$JOBS" -le 1 ] || [ $# -le 1 ]; then
-	for s in "$@"; do run_script "$s" "$ROOT" live; done
-else
-	# The longest scripts first, so that the guests finish together; each guest takes the
-	# next unclaimed script (mkdir is the claim).
-	LONG="omss_httpd.sh omss_churn.sh omss_topologies.sh omss_policies.sh omss_faults.sh omss_restart.sh"
-	order=$(for s in $LONG; do case " $* " in *" $s "*) echo "$s" ;; esac; done
-		for s in "$@"; do case " $LONG " in *" $s "*) ;; *) echo "$s" ;; esac; done)
-	for j in $(seq "$JOBS"); do
-		(
-			rm -rf "$ROOT-$j" && cp -a "$ROOT" "$ROOT-$j"
-			for s in $order; do
-				mkdir "$OUT/claims/$s" 2>/dev/null && run_script "$s" "$ROOT-$j"
-			done
-		) &
-	done
-	wait
-fi
-read -r passed failed skipped fail < <(awk '{ p += $1; f += $2; s += $3; if ($4 == 1) x = 1 } END { print p + 0, f + 0, s + 0, x + 0 }' "$OUT/counts")
-[ "$(wc -l <"$OUT/counts")" -eq $# ] || { echo "# qemu: $(wc -l <"$OUT/counts") of $# scripts reported"; fail=1 failed=$((failed + 1)); }
+	sk=$(grep -cE '^ok [0-9]+.*# SKIP' "$OUT/tap.txt")
+	pa=$(($(grep -cE '^ok [0-9]+' "$OUT/tap.txt") - sk))
+	fa=$(grep -cE '^not ok [0-9]+' "$OUT/tap.txt")
+	[ "$rc" -eq 1 ] && { fail=1; [ "$fa" -eq 0 ] && fa=1; }
+	passed=$((passed + pa)) failed=$((failed + fa)) skipped=$((skipped + sk))
+done
 [ $demo -eq 1 ] || echo "# qemu: $passed passed, $failed failed, $skipped skipped"
 exit $fail

@@ -184,6 +184,8 @@ ns_bg sub omss-client --proto udp --bind $SUB_IP:7000 -n $N --rcvbuf 4194304 --i
 c2=$BG_PID
 wait_for_text $F/udp2.err ready
 diag "udp phase 2 starts at $(t)s"
+# Its datagrams would meet a closed port (counted by the relay namespace's Udp NoPorts).
+kill -0 $rp 2>/dev/null || diag "the relay exited before phase 2's stream: $(tail -2 $F/udp-relay.err | tr '\n' ' ')"
 in_src omss-server --proto udp --to $RELAY_SRC_IP:5000 --count $UDP_COUNT2 --rate $UDP_RATE 2>$F/udp2-server.err
 # A stall (seen twice on a loaded host: sinks blocked, nothing delivered) is diagnosed while
 # it lasts, before the relay gives its sockets up.
